@@ -1,0 +1,36 @@
+"""Install speechslytherin. torch/torchaudio are pinned as a matched pair by `make install`
+(torchaudio's compiled extension only loads beside the torch build it was made for); here they
+are lower bounds so a GPU user's existing matched pair is kept."""
+
+from setuptools import find_packages, setup
+
+setup(
+    name="speechslytherin",
+    version="0.1.0",
+    description="Mamba (selective state-space) models for speech separation, enhancement, ASR and TTS, with recipes",
+    long_description=open("README.md", encoding="utf-8").read(),
+    long_description_content_type="text/markdown",
+    license="Apache-2.0",
+    python_requires=">=3.9",
+    packages=find_packages(include=["speechslytherin", "speechslytherin.*"]),
+    install_requires=[
+        "torch>=2.9.1",
+        "torchaudio>=2.9.1",
+        "speechbrain>=1.1.2,<1.2",
+        "hyperpyyaml>=1.2.2",
+        "numpy>=1.24",
+        "scipy>=1.10",
+        "soundfile>=0.12",
+        "fast-bss-eval>=0.1.4",
+        "mir_eval>=0.7",
+        "pesq>=0.0.4",
+        "pystoi>=0.4",
+        "pyroomacoustics>=0.7",
+        "tqdm>=4.60",
+        "matplotlib>=3.6",
+        "pyyaml>=6",
+    ],
+    extras_require={
+        "dev": ["pytest>=7", "psutil>=5.9"],
+    },
+)

@@ -1,0 +1,295 @@
+"""Fast pure-PyTorch selective scan (the CPU path; also runs on CUDA tensors).
+
+Why this shape (measured in the project's performance notes): on a 2-core CPU, parallel and
+log-space scans lose to a plain time loop, as long as the loop runs chunk by chunk over small,
+reused, time-major buffers. Per chunk of T steps we compute exp(delta*A) and delta*u*B into
+buffers of shape (T, b, G, N, Dg) (state laid out (N, channels) so the channel dim is
+innermost), run one in-place ``addcmul_`` per step, and get y = C.h with one batched matmul.
+
+Training uses a hand-written backward (``_SelectiveScanFn``): only the state entering each
+chunk is saved; the backward pass walks the chunks in the opposite order, recomputes the
+chunk's states from its saved boundary state and runs the adjoint recurrence backwards in time.
+Memory is linear in L and no autograd graph is built per step.
+
+Math, per channel d and state n (mamba-ssm semantics):
+    h_t = a_t h_{t-1} + b_t,  a_t = exp(dt_t A),  b_t = dt_t u_t B_t,  y_t = C_t.h_t + D u_t
+Adjoint: g_t = C_t gy_t + a_{t+1} g_{t+1};  dL/db_t = g_t;  dL/da_t = g_t h_{t-1}.
+"""
+
+import torch
+import torch.nn.functional as F
+
+# Elements per state buffer (T * b * d * n) aimed at: ~8 MiB of fp32 fits the L2/L3 share of
+# one core on the development machine; T=128 for b=4, d=256, n=16 was the measured optimum.
+_TARGET_BUFFER_ELEMENTS = 1 << 21
+_MIN_CHUNK, _MAX_CHUNK = 16, 256
+
+
+def default_chunk_size(b, d, n):
+    per_step = max(1, b * d * n)
+    return int(min(_MAX_CHUNK, max(_MIN_CHUNK, _TARGET_BUFFER_ELEMENTS // per_step)))
+
+
+def _groups(BC, name):
+    if BC.dim() == 3:
+        return 1
+    if BC.dim() == 4:
+        return BC.shape[1]
+    raise ValueError(f"selective_scan: {name} must be [b, n, l] or [b, g, n, l], got shape {tuple(BC.shape)}")
+
+
+def _tm(x, s, e):
+    """Time-major fp32 copy of the time slice [s, e) of a [b, ..., l] tensor -> [T, b, ...]."""
+    xs = x[..., s:e]
+    return xs.permute(xs.dim() - 1, *range(xs.dim() - 1)).float().contiguous()
+
+
+class _Geometry:
+    """Shapes shared by forward and backward."""
+
+    def __init__(self, u, A, B, C, chunk_size):
+        self.b, self.d, self.L = u.shape
+        self.n = A.shape[1]
+        self.gB, self.gC = _groups(B, "B"), _groups(C, "C")
+        self.G = max(self.gB, self.gC)
+        for g, name in ((self.gB, "B"), (self.gC, "C")):
+            if g not in (1, self.G):
+                raise ValueError(f"selective_scan: B and C group counts differ ({self.gB} vs {self.gC}); "
+                                 "use equal counts or one of them ungrouped")
+        if self.d % self.G:
+            raise ValueError(f"selective_scan: d={self.d} channels not divisible by {self.G} groups of B/C")
+        self.Dg = self.d // self.G
+        self.T = chunk_size or default_chunk_size(self.b, self.d, self.n)
+        self.chunks = [(s, min(s + self.T, self.L)) for s in range(0, self.L, self.T)]
+
+    def state_view(self, h):  # [b, d, n] -> [b, G, N, Dg]
+        return h.view(self.b, self.G, self.Dg, self.n).transpose(-1, -2)
+
+    def state_out(self, h):  # [b, G, N, Dg] -> [b, d, n]
+        return h.transpose(-1, -2).reshape(self.b, self.d, self.n)
+
+    def A_layout(self, A):  # [d, n] -> [G, N, Dg]
+        return A.float().t().reshape(self.n, self.G, self.Dg).permute(1, 0, 2).contiguous()
+
+    def A_grad(self, gA):  # [G, N, Dg] -> [d, n]
+        return gA.permute(1, 0, 2).reshape(self.n, self.d).t()
+
+
+def _prep_delta(delta, delta_bias, softplus, s, e):
+    dl = _tm(delta, s, e)
+    if delta_bias is not None:
+        dl += delta_bias.float()
+    if softplus:
+        dl = F.softplus(dl)
+    return dl
+
+
+def _recompute_states(geo, H, dA, dl, du, Bc, At, reverse):
+    """Fill dA[:T] = exp(dt*A) and the states of one chunk into H (slot 0 = incoming state for a
+    forward scan, slot T for a reverse one; the caller has put the incoming state there)."""
+    T, b, G, N, Dg = dl.shape[0], geo.b, geo.G, geo.n, geo.Dg
+    a = dA[:T]
+    torch.mul(dl.view(T, b, G, 1, Dg), At, out=a)
+    a.exp_()
+    S = H[1:T + 1] if not reverse else H[:T]
+    torch.mul(du.view(T, b, G, 1, Dg), Bc.view(T, b, geo.gB, N, 1), out=S)
+    steps_a, steps_h = a.unbind(0), H[:T + 1].unbind(0)
+    if not reverse:
+        for t in range(T):
+            steps_h[t + 1].addcmul_(steps_a[t], steps_h[t])
+    else:
+        for t in range(T - 1, -1, -1):
+            steps_h[t].addcmul_(steps_a[t], steps_h[t + 1])
+    return a, S
+
+
+def _contract_C(geo, Cc, S):
+    """y_t[d] = sum_n C_t[n] h_t[n, d] for a chunk -> [T, b, d]."""
+    T = Cc.shape[0]
+    if geo.gC != geo.G:
+        Cc = Cc.expand(T, geo.b, geo.G, geo.n)
+    lhs = Cc.reshape(T * geo.b * geo.G, 1, geo.n)
+    return torch.matmul(lhs, S.view(T * geo.b * geo.G, geo.n, geo.Dg)).view(T, geo.b, geo.d)
+
+
+def _chunk_BC(BC, g, s, e):
+    """[b, (g,) n, l] slice -> [T, b, g, n]."""
+    x = _tm(BC, s, e)
+    return x.unsqueeze(2) if g == 1 and x.dim() == 3 else x
+
+
+def scan_forward(u, delta, A, B, C, D, z, delta_bias, softplus, reverse, initial_state, chunk_size,
+                 keep_boundaries):
+    """Returns (out [b, d, l] fp32, last_state [b, d, n] fp32, boundary states or None)."""
+    geo = _Geometry(u, A, B, C, chunk_size)
+    b, d, L, n, G, Dg, T = geo.b, geo.d, geo.L, geo.n, geo.G, geo.Dg, geo.T
+    dev = u.device
+    At = geo.A_layout(A)
+    H = torch.empty(T + 1, b, G, n, Dg, device=dev)
+    dA = torch.empty(T, b, G, n, Dg, device=dev)
+    out = torch.empty(b, d, L, device=dev)
+    carry = torch.zeros(b, G, n, Dg, device=dev) if initial_state is None else \
+        geo.state_view(initial_state.float()).clone()
+    Df = D.float() if D is not None else None
+    order = geo.chunks if not reverse else geo.chunks[::-1]
+    boundaries = [] if keep_boundaries else None
+    for s, e in order:
+        Tc = e - s
+        dl = _prep_delta(delta, delta_bias, softplus, s, e)
+        uc = _tm(u, s, e)
+        Bc, Cc = _chunk_BC(B, geo.gB, s, e), _chunk_BC(C, geo.gC, s, e)
+        slot_in = 0 if not reverse else Tc
+        H[slot_in].copy_(carry)
+        if keep_boundaries:
+            boundaries.append(carry.clone())
+        _, S = _recompute_states(geo, H, dA, dl, dl * uc, Bc, At, reverse)
+        y = _contract_C(geo, Cc, S)
+        if Df is not None:
+            y.addcmul_(uc, Df)
+        if z is not None:
+            y.mul_(F.silu(_tm(z, s, e)))
+        out[:, :, s:e].copy_(y.permute(1, 2, 0))
+        carry.copy_(H[Tc] if not reverse else H[0])
+    if keep_boundaries:
+        boundaries = torch.stack(boundaries) if boundaries else carry.new_zeros(0, b, G, n, Dg)
+    return out, geo.state_out(carry), boundaries
+
+
+def scan_backward(u, delta, A, B, C, D, z, delta_bias, softplus, reverse, chunk_size, boundaries,
+                  gout, glast):
+    """Gradients (u, delta, A, B, C, D, z, delta_bias) in fp32 (None for absent inputs)."""
+    geo = _Geometry(u, A, B, C, chunk_size)
+    b, d, L, n, G, Dg, T = geo.b, geo.d, geo.L, geo.n, geo.G, geo.Dg, geo.T
+    dev = u.device
+    At = geo.A_layout(A)
+    H = torch.empty(T + 1, b, G, n, Dg, device=dev)
+    dA = torch.empty(T, b, G, n, Dg, device=dev)
+    Gh = torch.empty(T, b, G, n, Dg, device=dev)
+    gu = torch.empty(b, d, L, device=dev)
+    gdelta = torch.empty(b, d, L, device=dev)
+    gB = torch.empty(B.shape, device=dev)
+    gC = torch.empty(C.shape, device=dev)
+    gz = torch.empty(b, d, L, device=dev) if z is not None else None
+    gA = torch.zeros(G, n, Dg, device=dev)
+    gD = torch.zeros(d, device=dev) if D is not None else None
+    gbias = torch.zeros(d, device=dev) if delta_bias is not None else None
+    Df = D.float() if D is not None else None
+    # Adjoint flowing into the chunk processed next (the earlier one in scan order).
+    carry = torch.zeros(b, G, n, Dg, device=dev) if glast is None else geo.state_view(glast.float()).clone()
+    fwd_order = geo.chunks if not reverse else geo.chunks[::-1]
+    for idx in range(len(fwd_order) - 1, -1, -1):
+        s, e = fwd_order[idx]
+        Tc = e - s
+        dl = _prep_delta(delta, delta_bias, softplus, s, e)
+        uc = _tm(u, s, e)
+        du = dl * uc
+        Bc, Cc = _chunk_BC(B, geo.gB, s, e), _chunk_BC(C, geo.gC, s, e)
+        H[0 if not reverse else Tc].copy_(boundaries[idx])
+        a, S = _recompute_states(geo, H, dA, dl, du, Bc, At, reverse)
+        Hprev = H[:Tc] if not reverse else H[1:Tc + 1]
+
+        go = _tm(gout, s, e)
+        if z is not None:
+            zc = _tm(z, s, e)
+            sz = torch.sigmoid(zc)
+            y = _contract_C(geo, Cc, S)
+            if Df is not None:
+                y.addcmul_(uc, Df)
+            # d silu(z)/dz = sigmoid(z) * (1 + z * (1 - sigmoid(z)))
+            gz[:, :, s:e].copy_((go * y * sz * (1 + zc * (1 - sz))).permute(1, 2, 0))
+            gy = go * (zc * sz)
+        else:
+            gy = go
+        gu_c = gy * Df if Df is not None else torch.zeros_like(gy)
+        if Df is not None:
+            gD += (gy * uc).sum((0, 1))
+
+        # Adjoint recurrence over the chunk, backwards in scan time.
+        g = Gh[:Tc]
+        torch.mul(Cc.view(Tc, b, geo.gC, n, 1), gy.view(Tc, b, G, 1, Dg), out=g)
+        gs, as_ = g.unbind(0), a.unbind(0)
+        if not reverse:
+            gs[Tc - 1].add_(carry)
+            for t in range(Tc - 2, -1, -1):
+                gs[t].addcmul_(as_[t + 1], gs[t + 1])
+            torch.mul(as_[0], gs[0], out=carry)
+        else:
+            gs[0].add_(carry)
+            for t in range(1, Tc):
+                gs[t].addcmul_(as_[t - 1], gs[t - 1])
+            torch.mul(as_[Tc - 1], gs[Tc - 1], out=carry)
+
+        rows = Tc * b * G
+        # dL/dC_t[n] = sum_d gy_t[d] h_t[n, d]
+        gC_c = torch.matmul(S.view(rows, n, Dg), gy.view(rows, Dg, 1)).view(Tc, b, G, n)
+        # sum_n g_t[n, d] B_t[n]  and  dL/dB_t[n] = sum_d g_t[n, d] dt_t u_t
+        Bfull = Bc.expand(Tc, b, G, n) if geo.gB != G else Bc
+        sB = torch.matmul(Bfull.reshape(rows, 1, n), g.view(rows, n, Dg)).view(Tc, b, d)
+        gB_c = torch.matmul(g.view(rows, n, Dg), du.view(rows, Dg, 1)).view(Tc, b, G, n)
+        gdl = sB * uc
+        gu_c.addcmul_(sB, dl)
+        # dL/da_t * a_t = g_t h_{t-1} a_t  (then chain through a = exp(dt A))
+        W = a.mul_(g).mul_(Hprev)
+        torch.mul(W, At, out=g)
+        gdl += g.sum(3).view(Tc, b, d)
+        torch.mul(W, dl.view(Tc, b, G, 1, Dg), out=g)
+        gA += g.sum((0, 1))
+        if softplus:
+            gdl.mul_(torch.expm1(-dl).neg_())  # softplus'(x) = sigmoid(x) = 1 - exp(-softplus(x))
+        if gbias is not None:
+            gbias += gdl.sum((0, 1))
+
+        gu[:, :, s:e].copy_(gu_c.permute(1, 2, 0))
+        gdelta[:, :, s:e].copy_(gdl.permute(1, 2, 0))
+        if geo.gB == 1 and B.dim() == 3:
+            gB[:, :, s:e].copy_(gB_c.sum(2).permute(1, 2, 0))
+        else:
+            gB_c = gB_c if geo.gB == G else gB_c.sum(2, keepdim=True)
+            gB[..., s:e].copy_(gB_c.permute(1, 2, 3, 0))
+        if geo.gC == 1 and C.dim() == 3:
+            gC[:, :, s:e].copy_(gC_c.sum(2).permute(1, 2, 0))
+        else:
+            gC_c = gC_c if geo.gC == G else gC_c.sum(2, keepdim=True)
+            gC[..., s:e].copy_(gC_c.permute(1, 2, 3, 0))
+    return gu, gdelta, geo.A_grad(gA), gB, gC, gD, gz, gbias, geo.state_out(carry)
+
+
+class _SelectiveScanFn(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, u, delta, A, B, C, D, z, delta_bias, initial_state, softplus, reverse, chunk_size):
+        out, last, bounds = scan_forward(u, delta, A, B, C, D, z, delta_bias, softplus, reverse,
+                                         initial_state, chunk_size, keep_boundaries=True)
+        ctx.softplus, ctx.reverse, ctx.chunk_size = softplus, reverse, chunk_size
+        ctx.has_initial = initial_state is not None
+        ctx.save_for_backward(u, delta, A, B, C, D, z, delta_bias, bounds)
+        return out.to(u.dtype), last
+
+    @staticmethod
+    def backward(ctx, gout, glast):
+        u, delta, A, B, C, D, z, delta_bias, bounds = ctx.saved_tensors
+        grads = scan_backward(u, delta, A, B, C, D, z, delta_bias, ctx.softplus, ctx.reverse,
+                              ctx.chunk_size, bounds, gout, glast)
+        gu, gdelta, gA, gB, gC, gD, gz, gbias, ginit = grads
+        inputs = (u, delta, A, B, C, D, z, delta_bias)
+        res = [None if g is None else g.to(x.dtype) for g, x in zip((gu, gdelta, gA, gB, gC, gD, gz, gbias), inputs)]
+        res.append(ginit if ctx.has_initial else None)
+        return (*res, None, None, None)
+
+
+def selective_scan_torch(u, delta, A, B, C, D=None, z=None, delta_bias=None, delta_softplus=False,
+                         return_last_state=False, reverse=False, initial_state=None, chunk_size=None):
+    """Chunked sequential selective scan (see module docstring); same arguments as
+    ``selective_scan`` plus ``initial_state`` [b, d, n] and ``chunk_size`` (steps per chunk)."""
+    if A.is_complex():
+        raise NotImplementedError("selective_scan(impl='torch'): complex A is not supported; use a real A")
+    tensors = (u, delta, A, B, C, D, z, delta_bias, initial_state)
+    needs_grad = torch.is_grad_enabled() and any(t is not None and t.requires_grad for t in tensors)
+    if needs_grad:
+        out, last = _SelectiveScanFn.apply(u, delta, A, B, C, D, z, delta_bias, initial_state,
+                                           bool(delta_softplus), bool(reverse), chunk_size)
+    else:
+        with torch.no_grad():
+            out, last, _ = scan_forward(u, delta, A, B, C, D, z, delta_bias, delta_softplus, reverse,
+                                        initial_state, chunk_size, keep_boundaries=False)
+        out = out.to(u.dtype)
+    return (out, last) if return_last_state else out
