@@ -39,7 +39,8 @@ def _groups(BC, name):
 
 
 def _tm(x, s, e):
-    """Time-major fp32 copy of the time slice [s, e) of a [b, ..., l] tensor -> [T, b, ...]."""
+    """Time-major fp32 view-or-copy of the time slice [s, e) of a [b, ..., l] tensor -> [T, b, ...].
+    May alias the input (size-1 dims): never modify the result in place."""
     xs = x[..., s:e]
     return xs.permute(xs.dim() - 1, *range(xs.dim() - 1)).float().contiguous()
 
@@ -78,7 +79,7 @@ class _Geometry:
 def _prep_delta(delta, delta_bias, softplus, s, e):
     dl = _tm(delta, s, e)
     if delta_bias is not None:
-        dl += delta_bias.float()
+        dl = dl + delta_bias.float()  # not in place: _tm may alias the input when a dim has size 1
     if softplus:
         dl = F.softplus(dl)
     return dl
