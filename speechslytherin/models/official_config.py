@@ -15,7 +15,7 @@ import yaml
 
 
 class TaggedDict(dict):
-    """A mapping that carried a YAML tag (``tag`` holds e.g. 'modules.mamba_masknet.MaskNet')."""
+    """A mapping that carried a YAML tag (``tag`` holds e.g. 'new:modules.mamba_masknet.MaskNet')."""
 
     tag = None
 
