@@ -7,3 +7,7 @@ from .stack import MambaStack
 
 __all__ = ["selective_scan", "Mamba", "Block", "RMSNorm", "MambaStack", "init_mamba_weights",
            "apply_mamba_init"]
+
+from .bidirectional import BiMambaConcat, BiMambaSum  # noqa: E402
+
+__all__ += ["BiMambaConcat", "BiMambaSum"]

@@ -31,12 +31,14 @@ class Mamba(nn.Module):
     D_b; shared in_proj/out_proj) that sees the time-reversed x and z; the output is
     out_proj(0.5*y_fwd + 0.5*flip(y_bwd)) (or the sum when ``if_divide_out=False``). We compute
     the backward branch without flips: an anti-causal conv and a reverse-time scan.
-    ``scan_impl`` overrides the scan selection (None = ``selective_scan``'s default)."""
+    ``scan_impl`` overrides the scan selection (None = ``selective_scan``'s default).
+    ``reverse=True`` makes the mixer run right-to-left: exactly flip -> mixer -> flip, with the
+    same parameters (used for the backward stacks of BiMambaConcat / BiMambaSum)."""
 
     def __init__(self, d_model, d_state=16, d_conv=4, expand=2, dt_rank="auto", dt_min=0.001,
                  dt_max=0.1, dt_init="random", dt_scale=1.0, dt_init_floor=1e-4, conv_bias=True,
                  bias=False, bimamba_type="none", if_divide_out=True, layer_idx=None,
-                 scan_impl=None, device=None, dtype=None):
+                 scan_impl=None, device=None, dtype=None, reverse=False):
         super().__init__()
         if bimamba_type is None:
             bimamba_type = "none"
@@ -49,7 +51,7 @@ class Mamba(nn.Module):
         self.d_inner = int(expand * d_model)
         self.dt_rank = math.ceil(d_model / 16) if dt_rank == "auto" else int(dt_rank)
         self.bimamba_type, self.if_divide_out = bimamba_type, if_divide_out
-        self.layer_idx, self.scan_impl = layer_idx, scan_impl
+        self.layer_idx, self.scan_impl, self.reverse = layer_idx, scan_impl, bool(reverse)
 
         # Creation order follows mamba-ssm / Vim so that a seeded init draws the same numbers.
         self.in_proj = nn.Linear(d_model, 2 * self.d_inner, bias=bias, **fk)
@@ -114,10 +116,10 @@ class Mamba(nn.Module):
                              f"got {tuple(hidden_states.shape)}")
         xz = self.in_proj(hidden_states).transpose(1, 2)  # [b, 2*d_inner, l]
         x, z = xz.chunk(2, dim=1)
-        y = self._branch(x, z, self.conv1d, self.x_proj, self.dt_proj, self.A_log, self.D, reverse=False)
+        y = self._branch(x, z, self.conv1d, self.x_proj, self.dt_proj, self.A_log, self.D, reverse=self.reverse)
         if self.bimamba_type == "v2":
             y_b = self._branch(x, z, self.conv1d_b, self.x_proj_b, self.dt_proj_b, self.A_b_log, self.D_b,
-                               reverse=True)
+                               reverse=not self.reverse)
             y = (y + y_b) * 0.5 if self.if_divide_out else y + y_b
         return self.out_proj(y.transpose(1, 2))
 
@@ -132,9 +134,9 @@ class Mamba(nn.Module):
     def step(self, x_chunk, state):
         """Process the next T>=1 frames [B, T, d_model] given the state of everything before;
         returns (y [B, T, d_model], new_state). Chunk by chunk equals the full pass."""
-        if self.bimamba_type != "none":
-            raise RuntimeError("Mamba.step: a bidirectional (bimamba v2) mixer looks at the future "
-                               "and cannot stream; use bimamba_type='none'")
+        if self.bimamba_type != "none" or self.reverse:
+            raise RuntimeError("Mamba.step: a bidirectional (bimamba v2) or reverse mixer looks at the "
+                               "future and cannot stream; use bimamba_type='none', reverse=False")
         conv_state, ssm_state = state
         xz = self.in_proj(x_chunk).transpose(1, 2)
         x, z = xz.chunk(2, dim=1)
