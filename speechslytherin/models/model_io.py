@@ -12,6 +12,7 @@ a model file never imports arbitrary code named inside it.
 """
 
 import importlib
+import json
 import os
 import platform
 
@@ -55,8 +56,8 @@ def _versions():
     import speechslytherin
 
     return {
-        "torch": torch.__version__,
-        "speechslytherin": speechslytherin.__version__,
+        "torch": str(torch.__version__),
+        "speechslytherin": str(speechslytherin.__version__),
         "python": platform.python_version(),
     }
 
@@ -74,6 +75,10 @@ def model_payload(model, sample_rate, task, extra=None):
             f"{class_path}: model files may only name classes under {ALLOWED_PREFIXES}; "
             f"move the class into the toolkit or the recipe's local/ package."
         )
+    try:  # plain data only, so the file opens with torch.load(weights_only=True)
+        extra = json.loads(json.dumps(extra))
+    except (TypeError, ValueError):
+        raise TypeError(f"save_model: extra={extra!r} must be JSON-serialisable.") from None
     return {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,

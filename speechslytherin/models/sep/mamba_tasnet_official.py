@@ -38,7 +38,7 @@ def find_checkpoint_dir(path, ckpt_name=None):
             if os.path.isdir(os.path.join(parent, ckpt_name)):
                 return os.path.join(parent, ckpt_name)
         raise OfficialFormatError(f"{path}: no checkpoint folder named {ckpt_name!r} in it or in save/.")
-    if all(os.path.isfile(os.path.join(path, f"{p}.ckpt")) for p in PARTS):
+    if any(os.path.isfile(os.path.join(path, f"{p}.ckpt")) for p in PARTS):
         return path
     for parent in (path, os.path.join(path, "save")):
         if os.path.isdir(parent):
