@@ -1,0 +1,464 @@
+"""The offline `mini` corpus: synthesized and recorded speech laid out like wsj0(-2mix).
+
+Train and valid speakers are TTS voices (eSpeak NG accent+variant pairs, flite and
+festival voices), split so that no voice - and no person behind a voice - is in both.
+Test speakers are real people: the Asterisk prompt recordings. Every utterance is trimmed,
+brought to the same active speech level, and kept twice: 16 kHz under speech/ (for
+enhancement, ASR and TTS tasks) and 8 kHz for the mixtures (train utterances also form the
+wsj0/si_tr_s-like pool used for dynamic mixing).
+
+Layout written under the output folder:
+    2speakers/wav8k/min/{tr,cv,tt}/{mix,s1,s2}/<utt1>_<g1>_<utt2>_<g2>.wav
+    wsj0/si_tr_s/<spk>/<utt>.wav          8 kHz, train speakers only
+    speech/{tr,cv,tt}/<spk>/<utt>.wav     16 kHz
+    utterances.json  speakers.json  README.txt  .complete
+Utterance ids are 8 characters whose first 3 are the speaker, as in wsj0.
+
+Everything random comes from the seed, and the engines are deterministic, so one seed
+always gives byte-identical files, whatever --jobs is.
+"""
+
+import json
+import multiprocessing
+import os
+import shutil
+import tempfile
+import time
+
+import numpy as np
+
+from speechslytherin.data.audio import audio_info, read_audio
+from speechslytherin.simulate import levels, text, tts, twomix, voices
+from speechslytherin.utils.atomic import write_json_atomic, write_text_atomic
+
+FORMAT_VERSION = 1
+SPEECH_SR = 16000
+MIX_SR = 8000
+MIN_DURATION_S = 1.3  # after silence trimming
+MAX_DURATION_S = 6.0
+PROMPT_RAW_RANGE_S = (1.5, 8.0)  # recorded prompts considered (before trimming)
+SPLITS = ("tr", "cv", "tt")
+
+# Non-TTS voices per split. Persons never cross splits (flite kal16 = festival kal, flite slt
+# = festival slt_hts, so those share a split).
+FLITE_SPLIT = {"kal16": "tr", "awb": "tr", "slt": "tr", "rms": "cv"}
+FESTIVAL_SPLIT = {"cmu_us_slt_arctic_hts": "tr", "ked_diphone": "cv"}
+# Typical mean pitch (Hz) of each flite voice, varied per utterance.
+FLITE_F0 = {"kal16": 105.0, "awb": 110.0, "rms": 100.0, "slt": 175.0}
+
+SCALES = {
+    # espeak speakers per split, utterances per speaker per split, mixtures per split,
+    # which flite/festival voices join, real speakers in tt.
+    "tiny": dict(
+        espeak={"tr": 2, "cv": 1}, utts={"tr": 6, "cv": 6, "tt": 4},
+        mixtures={"tr": 24, "cv": 8, "tt": 8}, flite=("kal16", "awb", "rms"), festival=(),
+        real_persons=("allison", "june", "carlo"),
+    ),
+    "small": dict(
+        espeak={"tr": 12, "cv": 3}, utts={"tr": 30, "cv": 20, "tt": 30},
+        mixtures={"tr": 600, "cv": 100, "tt": 100}, flite=tuple(FLITE_SPLIT),
+        festival=tuple(FESTIVAL_SPLIT), real_persons=None,
+    ),
+    "default": dict(
+        espeak={"tr": 44, "cv": 6}, utts={"tr": 60, "cv": 30, "tt": 80},
+        mixtures={"tr": 3000, "cv": 300, "tt": 300}, flite=tuple(FLITE_SPLIT),
+        festival=tuple(FESTIVAL_SPLIT), real_persons=None,
+    ),
+}
+
+LICENCES = {
+    "espeak-ng": "eSpeak NG output (engine GPL-3+; generated audio carries no licence restriction)",
+    "flite": "flite / CMU ARCTIC voices, BSD-style licence",
+    "festival": "festival + festvox voices, BSD-style licence",
+    "asterisk": "Asterisk prompt recordings, CC-BY-SA-3.0 (ru: CC-BY-3.0; it Menardi: CC-BY-SA-3.0 IT)",
+}
+
+
+class CorpusExistsError(RuntimeError):
+    """The output folder holds something else than the corpus asked for."""
+
+
+def _rng(seed, purpose):
+    return np.random.default_rng([int(seed), int(purpose)])
+
+
+def _speaker_code(split, index):
+    prefix = {"tr": "t", "cv": "v", "tt": "r"}[split]
+    digits = "0123456789abcdefghijklmnopqrstuvwxyz"
+    return prefix + digits[index // 36] + digits[index % 36]
+
+
+# ----------------------------------------------------------------------------- planning
+def plan_speakers(inventory, scale, seed):
+    """Speaker records {code, split, engine, voice, person, ...} for every split."""
+    cfg = SCALES[scale]
+    rng = _rng(seed, 1)
+    speakers = []
+    # eSpeak NG: variants (voice qualities) are split between tr and cv, accents are free.
+    variants = list(inventory.espeak_variants)
+    rng.shuffle(variants)
+    n_tr, n_cv = cfg["espeak"]["tr"], cfg["espeak"]["cv"]
+    n_cv_variants = max(1, min(len(variants) // 5, n_cv)) if n_cv else 0
+    variant_pool = {"cv": variants[:n_cv_variants], "tr": variants[n_cv_variants:]}
+    for split, count in (("tr", n_tr), ("cv", n_cv)):
+        grid = [(a, v) for v in variant_pool[split] for a in voices.ESPEAK_ACCENTS]
+        if count > len(grid):
+            raise ValueError(f"scale {scale!r} asks {count} eSpeak voices for {split}, only {len(grid)} exist")
+        order = rng.permutation(len(grid))[:count]
+        for k in sorted(order):
+            accent, variant = grid[k]
+            speakers.append(dict(
+                split=split, engine="espeak-ng", voice=f"{accent}+{variant}", person=f"espeak:{variant}",
+                accent=accent, variant=variant, base_pitch=int(rng.integers(25, 76)),
+                base_rate=int(rng.integers(145, 191)),
+            ))
+    for name in cfg["flite"]:
+        if name in inventory.flite_voices:
+            speakers.append(dict(split=FLITE_SPLIT[name], engine="flite", voice=name,
+                                 person=voices.FLITE_VOICES[name], base_f0=FLITE_F0[name]))
+    for name in cfg["festival"]:
+        if name in inventory.festival_voices:
+            speakers.append(dict(split=FESTIVAL_SPLIT[name], engine="festival", voice=name,
+                                 person=voices.FESTIVAL_VOICE_PACKAGES[name][0]))
+    persons = sorted({s.person for s in inventory.prompt_sets}, key=[p.person for p in voices.PROMPT_SETS].index)
+    if cfg["real_persons"] is not None:
+        persons = [p for p in persons if p in cfg["real_persons"]]
+    for person in persons:
+        sets = [s for s in inventory.prompt_sets if s.person == person]
+        speakers.append(dict(split="tt", engine="asterisk", voice="+".join(s.folder for s in sets),
+                             person=person))
+    # espeak-ng + flite kal share no person, but flite slt and festival slt do: one speaker code
+    by_split = {split: [] for split in SPLITS}
+    merged = {}
+    for spk in speakers:
+        key = (spk["split"], spk["person"]) if spk["engine"] in ("flite", "festival") else None
+        if key is not None and key in merged:
+            merged[key]["extra_voices"].append((spk["engine"], spk["voice"]))
+            continue
+        spk["extra_voices"] = []
+        spk["code"] = _speaker_code(spk["split"], len(by_split[spk["split"]]))
+        by_split[spk["split"]].append(spk)
+        if key is not None:
+            merged[key] = spk
+    _check_disjoint(by_split)
+    return [spk for split in SPLITS for spk in by_split[split]]
+
+
+def _check_disjoint(by_split):
+    seen = {}
+    for split, spks in by_split.items():
+        for spk in spks:
+            other = seen.setdefault(spk["person"], split)
+            if other != split:
+                raise AssertionError(f"person {spk['person']} is in both {other} and {split}")
+
+
+def _tts_job(spk, uid, rng, workdir):
+    spoken, transcript = text.make_sentence(rng)
+    job = dict(uid=uid, speaker=spk["code"], split=spk["split"], text=transcript, raw_text=spoken,
+               language="en", tmp=os.path.join(workdir, uid + ".wav"))
+    engines = [(spk["engine"], spk["voice"])] + list(spk["extra_voices"])
+    engine, voice = engines[int(rng.integers(len(engines)))]
+    job.update(engine=engine, voice=voice)
+    if engine == "espeak-ng":
+        job.update(accent=spk["accent"], variant=spk["variant"],
+                   pitch=int(np.clip(spk["base_pitch"] + rng.integers(-8, 9), 0, 99)),
+                   rate=int(round(spk["base_rate"] * rng.uniform(0.9, 1.1))))
+    elif engine == "flite":
+        job.update(duration_stretch=float(rng.uniform(0.9, 1.15)),
+                   f0_mean=float(spk["base_f0"] * rng.uniform(0.9, 1.1)))
+    else:
+        job.update(duration_stretch=float(rng.uniform(0.9, 1.15)))
+    return job
+
+
+def _prompt_candidates(spk, inventory):
+    """[(prompt set, relative path, transcript)] of speech prompts (no tones) of one person."""
+    english = {k: v for s in inventory.prompt_sets if s.language == "en"
+               for k, v in voices.read_prompt_transcripts(s).items()}
+    non_speech = {k for k, v in english.items() if v.startswith("[")}
+    found = []
+    for prompt_set in inventory.prompt_sets:
+        if prompt_set.person != spk["person"]:
+            continue
+        transcripts = voices.read_prompt_transcripts(prompt_set)
+        for rel in voices.list_prompts(prompt_set):
+            if rel.startswith("silence/") or rel in non_speech:
+                continue
+            raw = transcripts.get(rel)
+            if prompt_set.transcript_file and (raw is None or raw.startswith("[")):
+                continue
+            path = os.path.join(voices.ASTERISK_SOUNDS, prompt_set.folder, rel + ".wav")
+            sample_rate, n_frames, _ = audio_info(path)
+            if PROMPT_RAW_RANGE_S[0] <= n_frames / sample_rate <= PROMPT_RAW_RANGE_S[1]:
+                found.append((prompt_set, rel, raw))
+    return found
+
+
+def plan_utterances(speakers, inventory, scale, seed, workdir):
+    """Synthesis/reading jobs for every speaker (over-asked: too short/long ones are dropped)."""
+    cfg = SCALES[scale]
+    jobs = []
+    for index, spk in enumerate(speakers):
+        rng = _rng(seed, 1000 + index)
+        margin = 1.8 if spk["engine"] == "asterisk" else 1.3
+        n_ask = int(np.ceil(cfg["utts"][spk["split"]] * margin)) + 1
+        if spk["engine"] == "asterisk":
+            candidates = _prompt_candidates(spk, inventory)
+            order = rng.permutation(len(candidates))[:n_ask]
+            for k, cand in enumerate(candidates[i] for i in order):
+                prompt_set, rel, raw = cand
+                uid = f"{spk['code']}{k:05d}"
+                jobs.append(dict(
+                    uid=uid, speaker=spk["code"], split=spk["split"], engine="asterisk",
+                    voice=prompt_set.folder, prompt=rel, language=prompt_set.language,
+                    raw_text=raw, text=text.normalise_transcript(raw) if raw else None,
+                    source_path=os.path.join(voices.ASTERISK_SOUNDS, prompt_set.folder, rel + ".wav"),
+                ))
+        else:
+            for k in range(n_ask):
+                jobs.append(_tts_job(spk, f"{spk['code']}{k:05d}", rng, workdir))
+    return jobs
+
+
+# ----------------------------------------------------------------------------- synthesis
+def _batches(jobs, festival_batch=24):
+    """Group festival jobs per voice (one process per batch); everything else alone."""
+    batches, pending = [], {}
+    for job in jobs:
+        if job["engine"] == "festival":
+            group = pending.setdefault(job["voice"], [])
+            group.append(job)
+            if len(group) == festival_batch:
+                batches.append(pending.pop(job["voice"]))
+        else:
+            batches.append([job])
+    batches.extend(pending[v] for v in sorted(pending))
+    return batches
+
+
+def _synthesise(batch):
+    first = batch[0]
+    if first["engine"] == "festival":
+        items = [(j["raw_text"], j["duration_stretch"], j["tmp"]) for j in batch]
+        return tts.festival_batch(first["voice"], items)
+    if first["engine"] == "espeak-ng":
+        return [tts.espeak(first["raw_text"], first["accent"], first["variant"], first["pitch"],
+                           first["rate"], first["tmp"])]
+    if first["engine"] == "flite":
+        return [tts.flite(first["raw_text"], first["voice"], first["duration_stretch"],
+                          first["f0_mean"], first["tmp"])]
+    return [read_audio(first["source_path"])]
+
+
+def _process_batch(args):
+    """Worker: synthesise/read, trim, level-normalise, resample, write; returns metadata."""
+    batch, out_root = args
+    results = []
+    for job, (wav, sr) in zip(batch, _synthesise(batch)):
+        if "tmp" in job and os.path.exists(job["tmp"]):
+            os.unlink(job["tmp"])
+        wav = levels.trim_silences(wav, sr)
+        duration = len(wav) / sr
+        meta = {k: v for k, v in job.items() if k not in ("tmp", "source_path")}
+        meta["native_sample_rate"] = sr
+        if not MIN_DURATION_S <= duration <= MAX_DURATION_S:
+            results.append((meta, None))
+            continue
+        wav16 = levels.normalise_active_level(levels.resample(wav, sr, SPEECH_SR), SPEECH_SR)
+        wav8 = twomix.to_int16(levels.normalise_active_level(levels.resample(wav, sr, MIX_SR), MIX_SR))
+        rel16 = os.path.join("speech", job["split"], job["speaker"], job["uid"] + ".wav")
+        _write_int16(os.path.join(out_root, rel16), twomix.to_int16(wav16), SPEECH_SR)
+        meta.update(path=rel16, sample_rate=SPEECH_SR, duration=round(len(wav16) / SPEECH_SR, 4),
+                    active_level_db=round(levels.active_level_db(wav16, SPEECH_SR), 2))
+        if job["split"] == "tr":
+            rel8 = os.path.join("wsj0", "si_tr_s", job["speaker"], job["uid"] + ".wav")
+            _write_int16(os.path.join(out_root, rel8), wav8, MIX_SR)
+            meta["pool_path"] = rel8
+        results.append((meta, wav8))
+    return results
+
+
+def _write_int16(path, wav, sample_rate):
+    import soundfile as sf
+
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    sf.write(path, wav, sample_rate, subtype="PCM_16", format="WAV")
+
+
+def _run_batches(batches, out_root, n_jobs, progress):
+    tasks = [(batch, out_root) for batch in batches]
+    if n_jobs <= 1:
+        return [_process_batch(t) for t in _progress(tasks, progress)]
+    ctx = multiprocessing.get_context("fork")
+    with ctx.Pool(n_jobs) as pool:
+        return list(_progress(pool.imap(_process_batch, tasks, chunksize=4), progress, len(tasks)))
+
+
+def _progress(iterable, enabled, total=None):
+    if not enabled:
+        return iterable
+    try:
+        from tqdm import tqdm
+    except ImportError:
+        return iterable
+    return tqdm(iterable, total=total, desc="utterances", unit="batch", leave=False)
+
+
+# ----------------------------------------------------------------------------- orchestration
+def corpus_parameters(scale, seed, inventory):
+    return {"format_version": FORMAT_VERSION, "scale": scale, "seed": int(seed),
+            "inventory": inventory.signature()}
+
+
+def _check_existing(out_dir, params):
+    """True if out_dir already holds this corpus; raises if it holds anything else."""
+    marker = os.path.join(out_dir, ".complete")
+    if os.path.isfile(marker):
+        with open(marker, encoding="utf-8") as f:
+            found = json.load(f).get("parameters")
+        if found == params:
+            return True
+        raise CorpusExistsError(
+            f"{out_dir} already holds a mini corpus made with different parameters:\n"
+            f"  there:  {json.dumps(found, sort_keys=True)[:400]}\n"
+            f"  asked:  {json.dumps(params, sort_keys=True)[:400]}\n"
+            f"Choose a new --out (e.g. {out_dir.rstrip('/')}_{params['scale']}_seed{params['seed']}) "
+            "or delete the old folder."
+        )
+    if os.path.isdir(out_dir) and os.listdir(out_dir):
+        raise CorpusExistsError(
+            f"{out_dir} exists and is not a finished mini corpus (no .complete marker). "
+            "Delete it or choose another --out."
+        )
+    return False
+
+
+def make_mini(out_dir, scale="default", seed=0, jobs=2, progress=False, log=print):
+    """Build the corpus in out_dir (no-op if already built with the same parameters)."""
+    if scale not in SCALES:
+        raise ValueError(f"unknown scale {scale!r}; choose one of {sorted(SCALES)}")
+    out_dir = os.path.abspath(out_dir)
+    inventory = voices.require_inventory()
+    params = corpus_parameters(scale, seed, inventory)
+    if _check_existing(out_dir, params):
+        log(f"{out_dir}: mini corpus already complete ({scale}, seed {seed}); nothing to do.")
+        return json.load(open(os.path.join(out_dir, ".complete"), encoding="utf-8"))
+    start = time.time()
+    parent = os.path.dirname(out_dir)
+    os.makedirs(parent, exist_ok=True)
+    tmp_root = tempfile.mkdtemp(prefix=f".{os.path.basename(out_dir)}.tmp-", dir=parent)
+    try:
+        summary = _build(tmp_root, scale, seed, jobs, inventory, progress, log)
+        summary.update(parameters=params, seconds=round(time.time() - start, 2), jobs=int(jobs))
+        write_json_atomic(os.path.join(tmp_root, ".complete"), summary)
+        _make_readable(tmp_root)
+        if os.path.isdir(out_dir):
+            os.rmdir(out_dir)  # empty (checked above)
+        os.rename(tmp_root, out_dir)
+    except BaseException:
+        shutil.rmtree(tmp_root, ignore_errors=True)
+        raise
+    log(f"{out_dir}: mini corpus ({scale}, seed {seed}) built in {summary['seconds']:.1f} s: "
+        f"{summary['counts']}")
+    return summary
+
+
+def _build(root, scale, seed, n_jobs, inventory, progress, log):
+    cfg = SCALES[scale]
+    workdir = os.path.join(root, "_work")
+    os.makedirs(workdir)
+    speakers = plan_speakers(inventory, scale, seed)
+    jobs = plan_utterances(speakers, inventory, scale, seed, workdir)
+    log(f"mini corpus: {len(speakers)} speakers, {len(jobs)} utterances to make with {n_jobs} jobs")
+    results = [r for batch in _run_batches(_batches(jobs), root, n_jobs, progress) for r in batch]
+    shutil.rmtree(workdir)
+
+    # keep the first N valid utterances of each speaker, in planned order
+    want = {spk["code"]: cfg["utts"][spk["split"]] for spk in speakers}
+    utterances, wavs_8k, by_speaker = {}, {}, {}
+    dropped = []
+    for meta, wav8 in sorted(results, key=lambda r: r[0]["uid"]):
+        kept = by_speaker.setdefault(meta["speaker"], [])
+        if wav8 is None or len(kept) >= want[meta["speaker"]]:
+            if wav8 is not None:  # surplus: remove its files
+                for key in ("path", "pool_path"):
+                    if key in meta:
+                        os.unlink(os.path.join(root, meta[key]))
+            else:
+                dropped.append(meta["uid"])
+            continue
+        kept.append(meta["uid"])
+        utterances[meta["uid"]] = meta
+        wavs_8k[meta["uid"]] = wav8
+    for spk in speakers:
+        if len(by_speaker.get(spk["code"], [])) < max(2, want[spk["code"]] // 2):
+            raise RuntimeError(
+                f"speaker {spk['code']} ({spk['engine']} {spk['voice']}) gave only "
+                f"{len(by_speaker.get(spk['code'], []))} usable utterances"
+            )
+    _remove_empty_dirs(os.path.join(root, "speech"))
+    _remove_empty_dirs(os.path.join(root, "wsj0"))
+
+    mixture_counts = {}
+    for split_index, split in enumerate(SPLITS):
+        split_speakers = {s["code"]: by_speaker[s["code"]] for s in speakers if s["split"] == split}
+        plans = twomix.plan_mixtures(split_speakers, cfg["mixtures"][split], _rng(seed, 10 + split_index))
+        split_dir = os.path.join(root, "2speakers", "wav8k", "min", split)
+        twomix.write_mixtures(split_dir, plans, wavs_8k, MIX_SR)
+        mixture_counts[split] = len(plans)
+
+    speaker_table = {s["code"]: {k: v for k, v in s.items() if k not in ("code",)} for s in speakers}
+    write_json_atomic(os.path.join(root, "utterances.json"), utterances)
+    write_json_atomic(os.path.join(root, "speakers.json"), speaker_table)
+    counts = {
+        "speakers": {split: sum(s["split"] == split for s in speakers) for split in SPLITS},
+        "utterances": {split: sum(u["split"] == split for u in utterances.values()) for split in SPLITS},
+        "mixtures": mixture_counts,
+        "dropped_for_length": len(dropped),
+    }
+    write_text_atomic(os.path.join(root, "README.txt"), _readme(scale, seed, counts, speakers, inventory))
+    return {"counts": counts}
+
+
+def _make_readable(root):
+    """mkdtemp/mkstemp create owner-only modes; a corpus should be readable like any data."""
+    os.chmod(root, 0o755)
+    for name in os.listdir(root):
+        path = os.path.join(root, name)
+        if os.path.isfile(path):
+            os.chmod(path, 0o644)
+
+
+def _remove_empty_dirs(top):
+    for dirpath, _, _ in sorted(os.walk(top), key=lambda w: -len(w[0])):
+        if os.path.isdir(dirpath) and not os.listdir(dirpath):
+            os.rmdir(dirpath)
+
+
+def _readme(scale, seed, counts, speakers, inventory):
+    engines = sorted({s["engine"] for s in speakers})
+    lines = [
+        "speechslytherin mini corpus (synthesized offline; not a real-data benchmark)",
+        "",
+        f"scale: {scale}   seed: {seed}   format version: {FORMAT_VERSION}",
+        f"made with: python -m speechslytherin.bin.make_mini --scale {scale} --seed {seed}",
+        f"counts: {json.dumps(counts)}",
+        "",
+        "train (tr) and valid (cv) speakers are TTS voices, disjoint between the two splits;",
+        "test (tt) speakers are real people (Asterisk telephone prompts, 8 kHz studio recordings).",
+        "2speakers/wav8k/min/: wsj0-2mix-like mixtures, ids <utt1>_<gain1 dB>_<utt2>_<gain2 dB>;",
+        "  sources are level-normalised, scaled by +-x dB (x in [0, 2.5]), cut to the shorter one;",
+        "  mix = s1 + s2 exactly (16-bit integers).",
+        "wsj0/si_tr_s/<spk>/: 8 kHz single-speaker train utterances (dynamic-mixing pool).",
+        "speech/<split>/<spk>/: 16 kHz single utterances (recorded prompts are 8 kHz upsampled).",
+        "utterances.json: id -> path, speaker, text (normalised transcript), raw_text, split, engine,",
+        "  voice, synthesis settings, duration, sample_rate. speakers.json: speaker -> voice.",
+        "",
+        f"voices found: {inventory.describe()}",
+        "",
+        "licences of the material:",
+    ]
+    lines += [f"  {LICENCES[e if e != 'espeak-ng' else 'espeak-ng']}" for e in engines]
+    lines += ["  Asterisk prompt transcripts come from the asterisk-core-sounds-XX packages.", ""]
+    return "\n".join(lines)
