@@ -256,3 +256,36 @@ def test_import_errors_name_the_problem(tmp_path):
     dpmamba.write_text(OFFICIAL_STYLE_HPARAMS.replace("modules.mamba_masknet.MaskNet", "modules.dual_path.X"))
     with pytest.raises(CheckpointImportError, match="need their own importer"):
         import_checkpoint("mamba-tasnet", str(ckpt), str(tmp_path / "o.pt"), config=str(dpmamba))
+
+
+# ---- bin.export -----------------------------------------------------------------------
+
+EXPORT_CONFIG = """\
+task: sep
+sample_rate: 8000
+model: !new:speechslytherin.models.sep.mamba_tasnet.MambaTasNet
+    N: 16
+    n_layers: 1
+"""
+
+
+def test_export_from_trainer_checkpoint(tmp_path):
+    from speechslytherin.bin import export
+
+    config = tmp_path / "config.yaml"
+    config.write_text(EXPORT_CONFIG)
+    torch.manual_seed(3)
+    trained = MambaTasNet(N=16, n_layers=1).eval()
+    for name, model in (("CKPT+2025-01-01+00-00-00+00", MambaTasNet(N=16, n_layers=1)),
+                        ("CKPT+2025-01-02+00-00-00+00", trained)):
+        (tmp_path / "save" / name).mkdir(parents=True)
+        torch.save(model.state_dict(), tmp_path / "save" / name / "model.ckpt")
+    out = tmp_path / "model.pt"
+    export.main(["--config", str(config), "--ckpt", str(tmp_path), "--out", str(out)])
+    loaded = load_model(out)
+    assert loaded.sample_rate == 8000 and loaded.task == "sep"
+    mix = torch.randn(1, 300)
+    with torch.no_grad():
+        torch.testing.assert_close(loaded(mix), trained(mix), atol=0, rtol=0)
+    with pytest.raises(SystemExit, match="shape mismatches"):  # an override that no longer fits
+        export.main(["--config", str(config), "--ckpt", str(tmp_path), "--out", str(out), "--model.N=24"])
