@@ -8,6 +8,7 @@ silently ignored setting.
 import difflib
 import io
 import os
+import pydoc
 
 import yaml
 from hyperpyyaml import load_hyperpyyaml, resolve_references
@@ -157,7 +158,7 @@ def load_config(path, overrides=None):
     base_dir = os.path.dirname(os.path.abspath(path))
     try:
         hparams = load_hyperpyyaml(text, overrides or None)
-    except (ImportError, AttributeError) as err:
+    except (ImportError, AttributeError, pydoc.ErrorDuringImport) as err:
         raise ConfigError(f"{path}: a class or function named in the config cannot be found: {err}") from None
     except TypeError as err:
         raise ConfigError(f"{path}: a constructor rejected its arguments: {err}") from None

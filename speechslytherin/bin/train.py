@@ -169,6 +169,7 @@ def train(args):
     hparams["exp_dir"] = args.exp_dir
     hparams["scheduler_factory"] = scheduler_factory(cfg, total_steps)
     hparams["lr_scheduler"] = None
+    hparams["train_dataset"] = train_set
     brain = task.Brain(
         modules={"model": model},
         opt_class=cfg["optimizer"],

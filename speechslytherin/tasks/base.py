@@ -32,6 +32,9 @@ class TaskBrain(sb.Brain):
         self.stage_count = 0
         if stage == sb.Stage.TRAIN:
             self.epoch_started = time.time()
+            dataset = getattr(self.hparams, "train_dataset", None)
+            if hasattr(dataset, "set_epoch"):
+                dataset.set_epoch(epoch)  # fresh dynamic mixtures / crops each epoch, reproducibly
 
     def accumulate(self, **values):
         """Running sums of per-batch statistics, averaged at the end of the stage."""

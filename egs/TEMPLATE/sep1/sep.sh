@@ -1,0 +1,78 @@
+#!/usr/bin/env bash
+# Speech separation stages shared by every separation recipe (egs/<corpus>/sep1/run.sh calls this).
+#   0 verify the corpus (mini: synthesize it)   1 manifests of the fixed sets   2 dynamic-mixing pool
+#   3 train   4 separate the test set   5 score -> RESULTS.md
+set -euo pipefail
+
+# Defaults; every one can be given as --name value (or --name=value).
+stage=0
+stop_stage=5
+corpus=mini            # mini | wsj0-2mix (see speechslytherin/prepare)
+corpus_root=           # the corpus tree (mini: where to synthesize it)
+mini_scale=default     # mini only: tiny | small | default
+config=conf/mamba_tasnet_mini.yaml
+tag=                   # appended to the exp name: exp/sep_<config>[_<tag>]
+train_args=            # extra config overrides, e.g. "--trainer.epochs=2 --data.batch_size=2"
+ngpu=1                 # > 1: torchrun with NCCL
+nproc=1                # > 1 on CPU: torchrun with gloo
+device=                # cpu | cuda | cuda:N (default: cuda when available)
+test_sets="tt"
+score_args=            # e.g. "--pesq --stoi" or "--sdr-backend mir_eval"
+dm_pool=               # dynamic-mixing pool (wsj0 si_tr_s); mini: inside the corpus
+force=false            # redo stages that are marked done
+help_message="Usage: $0 [--stage N] [--stop-stage N] [--config conf/x.yaml] [--corpus-root DIR] [--tag T] [--ngpu N] ..."
+__options_listed="stage stop_stage corpus corpus_root mini_scale config tag train_args ngpu nproc device test_sets score_args dm_pool force"
+
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+. "${here}/../../utils/stage.sh" "$@"
+. "${here}/../../utils/parse_options.sh"
+. "${here}/../../utils/path.sh"
+
+[ -n "$corpus_root" ] || { echo "error: --corpus-root is required (where the ${corpus} corpus is, or goes for mini)" >&2; exit 1; }
+[ -f "$config" ] || { echo "error: config $config not found (configs are in $(pwd)/conf)" >&2; exit 1; }
+data=data
+exp="exp/sep_$(basename "${config%.*}")${tag:+_${tag}}"
+
+if run_stage 0 "corpus ${corpus} at ${corpus_root}" "$data"; then
+  if [ "$corpus" = mini ]; then
+    "$PYTHON" -m speechslytherin.bin.make_mini --out "$corpus_root" --scale "$mini_scale"
+  else
+    "$PYTHON" -m speechslytherin.bin.prepare --corpus "$corpus" --root "$corpus_root" --verify-only
+  fi
+  stage_done
+fi
+
+if run_stage 1 "manifests of the fixed sets -> ${data}/" "$data"; then
+  "$PYTHON" -m speechslytherin.bin.prepare --corpus "$corpus" --root "$corpus_root" --out "$data"
+  stage_done
+fi
+
+if run_stage 2 "dynamic-mixing pool -> ${data}/dm_pool.json" "$data"; then
+  "$PYTHON" -m speechslytherin.bin.prepare --corpus "$corpus" --root "$corpus_root" --out "$data" \
+    --pool-only ${dm_pool:+--pool "$dm_pool"}
+  stage_done
+fi
+
+if run_stage 3 "train ${config} -> ${exp}" "$exp"; then
+  # shellcheck disable=SC2086
+  "$PYTHON" -m speechslytherin.bin.train "$config" --data-dir "$data" --exp-dir "$exp" \
+    --ngpu "$ngpu" --nproc "$nproc" ${device:+--device "$device"} ${train_args}
+  stage_done
+fi
+
+if run_stage 4 "separate ${test_sets}" "$exp"; then
+  for set in $test_sets; do
+    "$PYTHON" -m speechslytherin.bin.separate --model "${exp}/model.pt" "${data}/${set}.json" \
+      --out "${exp}/separated_${set}" ${device:+--device "$device"}
+  done
+  stage_done
+fi
+
+if run_stage 5 "score ${test_sets} -> RESULTS.md" "$exp"; then
+  for set in $test_sets; do
+    # shellcheck disable=SC2086
+    "$PYTHON" -m speechslytherin.bin.score --ref "${data}/${set}.json" --est "${exp}/separated_${set}" \
+      --out "${exp}/score_${set}" --exp-name "$(basename "$exp")" --results-md RESULTS.md ${score_args}
+  done
+  stage_done
+fi
