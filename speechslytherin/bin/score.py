@@ -1,0 +1,75 @@
+"""Score separated audio: per-utterance CSV, summary.json and the recipe's RESULTS.md.
+
+    python -m speechslytherin.bin.score --ref data/tt.json --est exp/<exp>/separate_tt \
+        --out exp/<exp>/score_tt [--pesq] [--stoi] [--sdr-backend fast_bss_eval|mir_eval]
+
+When --out is <recipe>/exp/<exp>/score_<set>, <recipe>/RESULTS.md is regenerated.
+"""
+
+import argparse
+import json
+import os
+import sys
+
+# Scoring parallelises over processes (--nj); one BLAS thread each avoids oversubscription.
+for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_var, "1")
+
+from speechslytherin.metrics.sdr import BACKENDS  # noqa: E402
+
+
+def build_parser():
+    p = argparse.ArgumentParser(prog="python -m speechslytherin.bin.score", description=__doc__.split("\n")[0])
+    p.add_argument("--ref", required=True, help="reference separation manifest (e.g. data/tt.json)")
+    p.add_argument("--est", required=True, help="inference output folder holding manifest.json, or that file")
+    p.add_argument("--out", required=True, help="output folder (e.g. exp/<exp>/score_tt)")
+    p.add_argument("--pesq", action="store_true", help="also compute PESQ (nb at 8 kHz, wb at 16 kHz)")
+    p.add_argument("--pesq-mode", choices=("auto", "nb", "wb"), default="auto")
+    p.add_argument("--stoi", action="store_true", help="also compute STOI")
+    p.add_argument("--sdr-backend", choices=BACKENDS, default="fast_bss_eval")
+    p.add_argument("--exp-name", default=None, help="name in RESULTS.md (default: the exp folder name)")
+    p.add_argument("--nj", type=int, default=min(2, os.cpu_count() or 1), help="parallel processes")
+    p.add_argument("--data-root", default=None, help="fills {data_root} placeholders of the ref manifest")
+    p.add_argument("--results-md", default=None,
+                   help="recipe folder whose RESULTS.md to regenerate (default: inferred from --out)")
+    p.add_argument("--no-progress", action="store_true")
+    return p
+
+
+def recipe_dir_of(out_dir):
+    """<recipe>/exp/<exp>/score_x -> <recipe>, else None."""
+    exp_dir = os.path.dirname(os.path.abspath(out_dir))
+    if os.path.basename(os.path.dirname(exp_dir)) == "exp":
+        return os.path.dirname(os.path.dirname(exp_dir))
+    return None
+
+
+def main(argv=None):
+    args = build_parser().parse_args(argv)
+    from speechslytherin.data.manifest import ManifestError
+    from speechslytherin.scoring import score_separation, update_results_md
+
+    replacements = {"data_root": args.data_root} if args.data_root else None
+    try:
+        summary = score_separation(
+            args.ref, args.est, args.out, use_pesq=args.pesq, use_stoi=args.stoi, sdr_backend=args.sdr_backend,
+            exp_name=args.exp_name, nj=args.nj, replacements=replacements, pesq_mode=args.pesq_mode,
+            progress=not args.no_progress,
+        )
+    except (ManifestError, ValueError) as err:
+        print(f"score: {err}", file=sys.stderr)
+        return 2
+    print(json.dumps({"means": summary["means"], "mixture": summary["mixture"], "failures": summary["failures"],
+                      "n_scored": summary["n_scored"], "n_utts": summary["n_utts"]}, indent=2))
+    for item in summary["failed_utts"][:10]:
+        print(f"  {item['id']}: {item['status']}", file=sys.stderr)
+    recipe = args.results_md or recipe_dir_of(args.out)
+    if recipe:
+        path = update_results_md(recipe)
+        if path:
+            print(f"updated {path}")
+    return 0 if summary["n_scored"] else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
