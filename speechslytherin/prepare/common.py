@@ -1,0 +1,107 @@
+"""Shared pieces of corpus preparation: read-only checks of what is on disk, problem reports.
+
+Preparation never writes into the corpus: it only lists folders and reads audio headers,
+and refuses an output folder inside the corpus root.
+"""
+
+import os
+import sys
+
+import soundfile as sf
+
+REPORT_LIMIT = 20  # problems listed in full before "... and N more"
+
+
+class PrepareError(RuntimeError):
+    """The corpus on disk is not what preparation needs; the message lists what is wrong."""
+
+
+def log(msg):
+    print(msg, file=sys.stderr, flush=True)
+
+
+def warn(msg):
+    log(f"WARNING: {msg}")
+
+
+def require_dir(path, what, hint=""):
+    if not os.path.isdir(path):
+        raise PrepareError(f"{what} not found: {path}.{(' ' + hint) if hint else ''}")
+
+
+def ensure_outside(out_dir, root):
+    """Refuse to write manifests inside the corpus root."""
+    out = os.path.realpath(out_dir)
+    base = os.path.realpath(root)
+    if out == base or out.startswith(base + os.sep):
+        raise PrepareError(
+            f"output folder {out_dir} is inside the corpus root {root}; preparation never writes into the "
+            "corpus. Use a folder of the recipe, e.g. --out data/."
+        )
+
+
+def list_files(folder, exts):
+    """Sorted file names in `folder` whose lower-cased extension is in exts (no recursion)."""
+    with os.scandir(folder) as it:
+        return sorted(e.name for e in it if e.is_file() and os.path.splitext(e.name)[1].lower() in exts)
+
+
+def list_dirs(folder):
+    with os.scandir(folder) as it:
+        return sorted(e.name for e in it if e.is_dir())
+
+
+def sphere_coding(path):
+    """The `sample_coding` field of a NIST SPHERE header ('pcm', 'pcm,embedded-shorten-v2.00', ...),
+    '' if the header has none, None if the file is not SPHERE."""
+    with open(path, "rb") as f:
+        head = f.read(1024)
+    if not head.startswith(b"NIST_1A"):
+        return None
+    for line in head.split(b"\n"):
+        parts = line.split()
+        if len(parts) >= 3 and parts[0] == b"sample_coding":
+            return parts[2].decode("ascii", "replace")
+    return ""
+
+
+def header(path, expected_sr=None):
+    """(sample_rate, frames) from the header; raises PrepareError naming the file and the fix."""
+    if os.path.splitext(path)[1].lower() in (".wv1", ".wv2", ".sph"):
+        coding = sphere_coding(path)
+        if coding and "shorten" in coding:
+            raise PrepareError(
+                f"{path}: NIST SPHERE compressed with shorten ({coding}), which soundfile cannot decode. "
+                "Convert the folder to wav first, e.g. `sph2pipe -f wav in.wv1 out.wav` for each file "
+                "(keep the <speaker>/<utt> layout), and point --pool at the converted folder."
+            )
+    try:
+        info = sf.info(path)
+    except (RuntimeError, sf.LibsndfileError) as err:
+        raise PrepareError(f"{path}: cannot be read as audio ({err}). Re-extract or remove the file.") from None
+    if info.channels != 1:
+        raise PrepareError(f"{path}: {info.channels} channels, expected mono. Use a mono copy of the corpus.")
+    if info.frames <= 0:
+        raise PrepareError(f"{path}: the file holds no samples. Re-extract or remove it.")
+    if expected_sr is not None and info.samplerate != expected_sr:
+        raise PrepareError(
+            f"{path}: sample rate {info.samplerate} Hz, expected {expected_sr} Hz. Check --sample-rate "
+            "or that this is the right corpus folder."
+        )
+    return info.samplerate, info.frames
+
+
+def report(problems, title):
+    """Raise one PrepareError listing all problems (the first REPORT_LIMIT in full)."""
+    if not problems:
+        return
+    lines = [f"{title}: {len(problems)} problem(s):"] + [f"  - {p}" for p in problems[:REPORT_LIMIT]]
+    if len(problems) > REPORT_LIMIT:
+        lines.append(f"  ... and {len(problems) - REPORT_LIMIT} more")
+    raise PrepareError("\n".join(lines))
+
+
+def check_count(what, found, expected):
+    """Warn (never fail) when a set does not have its standard size: small or partial copies work."""
+    if expected is not None and found != expected:
+        warn(f"{what}: {found} files, the standard corpus has {expected}. Continuing with what is there.")
