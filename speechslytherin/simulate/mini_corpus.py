@@ -18,6 +18,7 @@ Everything random comes from the seed, and the engines are deterministic, so one
 always gives byte-identical files, whatever --jobs is.
 """
 
+import itertools
 import json
 import multiprocessing
 import os
@@ -195,30 +196,38 @@ def _prompt_candidates(spk, inventory):
     return found
 
 
-def plan_utterances(speakers, inventory, scale, seed, workdir):
-    """Synthesis/reading jobs for every speaker (over-asked: too short/long ones are dropped)."""
-    cfg = SCALES[scale]
-    jobs = []
+def utterance_streams(speakers, inventory, seed, workdir):
+    """{speaker code: iterator of synthesis/reading jobs}, in a fixed order per speaker.
+
+    Some utterances come out too short or too long and are dropped, so the builder takes
+    more from a speaker's stream until it has enough; the stream depends only on the seed.
+    """
+    streams = {}
     for index, spk in enumerate(speakers):
         rng = _rng(seed, 1000 + index)
-        margin = 1.8 if spk["engine"] == "asterisk" else 1.3
-        n_ask = int(np.ceil(cfg["utts"][spk["split"]] * margin)) + 1
         if spk["engine"] == "asterisk":
-            candidates = _prompt_candidates(spk, inventory)
-            order = rng.permutation(len(candidates))[:n_ask]
-            for k, cand in enumerate(candidates[i] for i in order):
-                prompt_set, rel, raw = cand
-                uid = f"{spk['code']}{k:05d}"
-                jobs.append(dict(
-                    uid=uid, speaker=spk["code"], split=spk["split"], engine="asterisk",
-                    voice=prompt_set.folder, prompt=rel, language=prompt_set.language,
-                    raw_text=raw, text=text.normalise_transcript(raw) if raw else None,
-                    source_path=os.path.join(voices.ASTERISK_SOUNDS, prompt_set.folder, rel + ".wav"),
-                ))
+            streams[spk["code"]] = _prompt_jobs(spk, _prompt_candidates(spk, inventory), rng)
         else:
-            for k in range(n_ask):
-                jobs.append(_tts_job(spk, f"{spk['code']}{k:05d}", rng, workdir))
-    return jobs
+            streams[spk["code"]] = _tts_jobs(spk, rng, workdir)
+    return streams
+
+
+def _tts_jobs(spk, rng, workdir):
+    k = 0
+    while True:
+        yield _tts_job(spk, f"{spk['code']}{k:05d}", rng, workdir)
+        k += 1
+
+
+def _prompt_jobs(spk, candidates, rng):
+    for k, i in enumerate(rng.permutation(len(candidates))):
+        prompt_set, rel, raw = candidates[i]
+        yield dict(
+            uid=f"{spk['code']}{k:05d}", speaker=spk["code"], split=spk["split"], engine="asterisk",
+            voice=prompt_set.folder, prompt=rel, language=prompt_set.language,
+            raw_text=raw, text=text.normalise_transcript(raw) if raw else None,
+            source_path=os.path.join(voices.ASTERISK_SOUNDS, prompt_set.folder, rel + ".wav"),
+        )
 
 
 # ----------------------------------------------------------------------------- synthesis
@@ -369,28 +378,36 @@ def _build(root, scale, seed, n_jobs, inventory, progress, log):
     workdir = os.path.join(root, "_work")
     os.makedirs(workdir)
     speakers = plan_speakers(inventory, scale, seed)
-    jobs = plan_utterances(speakers, inventory, scale, seed, workdir)
-    log(f"mini corpus: {len(speakers)} speakers, {len(jobs)} utterances to make with {n_jobs} jobs")
-    results = [r for batch in _run_batches(_batches(jobs), root, n_jobs, progress) for r in batch]
-    shutil.rmtree(workdir)
-
-    # keep the first N valid utterances of each speaker, in planned order
     want = {spk["code"]: cfg["utts"][spk["split"]] for spk in speakers}
-    utterances, wavs_8k, by_speaker = {}, {}, {}
-    dropped = []
-    for meta, wav8 in sorted(results, key=lambda r: r[0]["uid"]):
-        kept = by_speaker.setdefault(meta["speaker"], [])
-        if wav8 is None or len(kept) >= want[meta["speaker"]]:
-            if wav8 is not None:  # surplus: remove its files
+    streams = utterance_streams(speakers, inventory, seed, workdir)
+    utterances, wavs_8k, by_speaker = {}, {}, {code: [] for code in want}
+    dropped, made = [], 0
+    for round_index in range(6):
+        jobs = []
+        for spk in speakers:
+            deficit = want[spk["code"]] - len(by_speaker[spk["code"]])
+            if deficit > 0:
+                margin = 1.8 if spk["engine"] == "asterisk" else 1.05
+                jobs += list(itertools.islice(streams[spk["code"]], int(np.ceil(deficit * margin)) + 1))
+        if not jobs:
+            break
+        log(f"mini corpus: round {round_index + 1}: {len(jobs)} utterances to make with {n_jobs} jobs")
+        made += len(jobs)
+        results = [r for batch in _run_batches(_batches(jobs), root, n_jobs, progress) for r in batch]
+        # keep the first N valid utterances of each speaker, in stream order
+        for meta, wav8 in sorted(results, key=lambda r: r[0]["uid"]):
+            kept = by_speaker[meta["speaker"]]
+            if wav8 is None:
+                dropped.append(meta["uid"])
+            elif len(kept) >= want[meta["speaker"]]:  # surplus: remove its files
                 for key in ("path", "pool_path"):
                     if key in meta:
                         os.unlink(os.path.join(root, meta[key]))
             else:
-                dropped.append(meta["uid"])
-            continue
-        kept.append(meta["uid"])
-        utterances[meta["uid"]] = meta
-        wavs_8k[meta["uid"]] = wav8
+                kept.append(meta["uid"])
+                utterances[meta["uid"]] = meta
+                wavs_8k[meta["uid"]] = wav8
+    shutil.rmtree(workdir)
     for spk in speakers:
         if len(by_speaker.get(spk["code"], [])) < max(2, want[spk["code"]] // 2):
             raise RuntimeError(
@@ -415,6 +432,7 @@ def _build(root, scale, seed, n_jobs, inventory, progress, log):
         "speakers": {split: sum(s["split"] == split for s in speakers) for split in SPLITS},
         "utterances": {split: sum(u["split"] == split for u in utterances.values()) for split in SPLITS},
         "mixtures": mixture_counts,
+        "made": made,
         "dropped_for_length": len(dropped),
     }
     write_text_atomic(os.path.join(root, "README.txt"), _readme(scale, seed, counts, speakers, inventory))
