@@ -108,3 +108,11 @@ def test_pesq_and_stoi_values_and_failures():
     nan[3] = np.nan
     assert stoi(nan, ref[0], 8000).reason == "non-finite samples"
     assert pesq_nb(est[0], ref[0], 44100).value is None
+
+
+def test_single_source_sdr_both_backends():
+    est, ref = signals(n=1, seed=8, noise=0.2)
+    a, pa = sdr(est, ref)
+    b, pb = sdr(est, ref, backend="mir_eval")
+    assert pa == pb == (0,)
+    np.testing.assert_allclose(a, b, atol=0.05)
