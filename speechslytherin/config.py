@@ -114,6 +114,27 @@ def _section(hparams, name, defaults, path):
     return merged
 
 
+def _merged(plain, overrides):
+    out = dict(plain)
+    for key, value in overrides.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = _merged(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def seed_everything(seed):
+    import random
+
+    import numpy as np
+    import torch
+
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
 class Config(dict):
     """The instantiated hparams plus the text as given, the overrides and the resolved text."""
 
@@ -156,6 +177,9 @@ def load_config(path, overrides=None):
     for name, defaults in (("data", DATA_DEFAULTS), ("trainer", TRAINER_DEFAULTS)):
         _section(plain, name, defaults, path)  # checked before instantiation: fail fast
     base_dir = os.path.dirname(os.path.abspath(path))
+    # Models are built while the YAML is read: seed first so their initialisation is reproducible.
+    seed = _section(_merged(plain, overrides), "trainer", TRAINER_DEFAULTS, path)["seed"]
+    seed_everything(int(seed))
     try:
         hparams = load_hyperpyyaml(text, overrides or None)
     except (ImportError, AttributeError, pydoc.ErrorDuringImport) as err:

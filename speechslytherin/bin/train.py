@@ -123,14 +123,13 @@ def train(args):
 
     from speechslytherin.losses.sep import PitSiSnrLoss
     from speechslytherin.tasks import get_task
-    from speechslytherin.training.checkpointing import AtomicCheckpointer, RNGState, seed_everything
+    from speechslytherin.training.checkpointing import AtomicCheckpointer, RNGState
 
     cfg = load_config(args.config, parse_overrides(args.overrides))
     trainer = cfg.trainer
     if trainer["threads"]:
         torch.set_num_threads(int(trainer["threads"]))
     torch.set_flush_denormal(True)
-    seed_everything(int(trainer["seed"]))
     distributed = os.environ.get("LOCAL_RANK") is not None
     device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
     if distributed and device.startswith("cuda"):

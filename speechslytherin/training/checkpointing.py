@@ -41,6 +41,10 @@ class AtomicCheckpointer(Checkpointer):
             ddp_barrier()
             return None
         target = final_dir / ckpt.path.name
+        suffix = 1
+        while target.exists():  # names are timestamps: two saves in one second must not collide
+            target = final_dir / f"{ckpt.path.name}+{suffix:02d}"
+            suffix += 1
         os.replace(ckpt.path, target)
         ddp_barrier()
         paramfiles = {key: target / path.name for key, path in ckpt.paramfiles.items()}
@@ -70,8 +74,3 @@ class RNGState:
         if state["cuda"] is not None and torch.cuda.is_available():
             torch.cuda.set_rng_state_all(state["cuda"])
 
-
-def seed_everything(seed):
-    random.seed(seed)
-    np.random.seed(seed % 2**32)
-    torch.manual_seed(seed)
