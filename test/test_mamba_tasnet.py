@@ -142,3 +142,21 @@ def test_segmented_separation_matches_when_windows_agree():
     assert max(calls) <= 1000 and len(calls) > 5
     with pytest.raises(ValueError, match="overlap"):
         separate_in_segments(fake_model, mix, 1000, 1000)
+
+
+@pytest.mark.gpu
+def test_cuda_forward_matches_cpu():
+    if not torch.cuda.is_available():
+        pytest.skip("no CUDA device")
+    torch.manual_seed(0)
+    model = MambaTasNet.from_preset("mini").eval()
+    mix = torch.randn(2, 8000)
+    tf32 = torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32
+    torch.backends.cudnn.allow_tf32 = torch.backends.cuda.matmul.allow_tf32 = False  # full fp32 convs
+    try:
+        with torch.no_grad():
+            cpu = model(mix)
+            gpu = model.cuda()(mix.cuda()).cpu()
+    finally:
+        torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32 = tf32
+    torch.testing.assert_close(gpu, cpu, atol=1e-4, rtol=1e-3)
