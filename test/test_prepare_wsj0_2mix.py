@@ -187,3 +187,18 @@ def test_cli_dispatch(corpus, tmp_path, capsys):
     assert "corpus root not found" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         prepare_cli.main(["--corpus", "nope", "--root", root, "--out", out])
+
+
+def test_verify_only_and_pool_only(corpus, tmp_path, capsys):
+    root, info = corpus
+    assert prepare_cli.main(["--corpus", "wsj0-2mix", "--root", root, "--verify-only", "--pool", info["pool"]]) == 0
+    assert "verified (tr 4, cv 2, tt 2; pool 14 utterances); nothing written" in capsys.readouterr().err
+    out = str(tmp_path / "d")
+    assert prepare_cli.main(["--corpus", "mini", "--root", root, "--out", out, "--pool-only"]) == 0
+    assert sorted(os.listdir(out)) == ["dm_pool.json"]
+    assert prepare_wsj0_2mix(root, str(tmp_path / "e"), pool_only=True) == {}
+    assert "no --pool given" in capsys.readouterr().err
+    os.remove(os.path.join(info["base"], "tt", "s1", info["ids"]["tt"][0] + ".wav"))
+    assert prepare_cli.main(["--corpus", "wsj0-2mix", "--root", root, "--verify-only"]) == 2
+    with pytest.raises(SystemExit):
+        prepare_cli.main(["--corpus", "wsj0-2mix", "--root", root])  # neither --out nor --verify-only

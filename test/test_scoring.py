@@ -151,5 +151,15 @@ def test_cli_and_results_md(tmp_path, capsys):
     assert f"{summary['means']['si_snr_i']:.2f}" in lines[3]
     assert f"{summary['mixture']['si_snr']:.2f}" in lines[1]
     assert update_results_md(tmp_path / "empty") is None
+    # the recipes pass the RESULTS.md file itself (run from the recipe folder)
+    (recipe / "RESULTS.md").unlink()
+    cwd = os.getcwd()
+    try:
+        os.chdir(recipe)
+        assert score_cli.main(["--ref", ref, "--est", str(est_dir), "--out", "exp/sep_x/score_tt", "--nj", "1",
+                               "--no-progress", "--results-md", "RESULTS.md"]) == 0
+    finally:
+        os.chdir(cwd)
+    assert "| sep_x |" in (recipe / "RESULTS.md").read_text()
     assert score_cli.main(["--ref", str(tmp_path / "no.json"), "--est", str(est_dir), "--out", str(out)]) == 2
     assert "manifest not found" in capsys.readouterr().err

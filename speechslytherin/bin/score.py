@@ -31,7 +31,8 @@ def build_parser():
     p.add_argument("--nj", type=int, default=min(2, os.cpu_count() or 1), help="parallel processes")
     p.add_argument("--data-root", default=None, help="fills {data_root} placeholders of the ref manifest")
     p.add_argument("--results-md", default=None,
-                   help="recipe folder whose RESULTS.md to regenerate (default: inferred from --out)")
+                   help="RESULTS.md file (or the recipe folder holding it) to regenerate from "
+                        "<its folder>/exp/*/score_*/summary.json (default: inferred from --out)")
     p.add_argument("--no-progress", action="store_true")
     return p
 
@@ -63,9 +64,11 @@ def main(argv=None):
                       "n_scored": summary["n_scored"], "n_utts": summary["n_utts"]}, indent=2))
     for item in summary["failed_utts"][:10]:
         print(f"  {item['id']}: {item['status']}", file=sys.stderr)
-    recipe = args.results_md or recipe_dir_of(args.out)
+    recipe, results_path = args.results_md or recipe_dir_of(args.out), None
+    if recipe and recipe.endswith(".md"):
+        recipe, results_path = os.path.dirname(recipe) or ".", recipe
     if recipe:
-        path = update_results_md(recipe)
+        path = update_results_md(recipe, out_path=results_path)
         if path:
             print(f"updated {path}")
     return 0 if summary["n_scored"] else 1

@@ -114,19 +114,32 @@ def scan_pool(pool_dir, problems):
 
 
 def prepare_wsj0_2mix(root, out_dir, sample_rate=8000, mode="min", pool=None, n_src=2,
-                      subsets=("tr", "cv", "tt"), expected_counts=EXPECTED_COUNTS):
-    """Verify the corpus and write out_dir/{tr,cv,tt}.json (+ dm_pool.json if pool); returns {name: path}."""
+                      subsets=("tr", "cv", "tt"), expected_counts=EXPECTED_COUNTS, verify_only=False,
+                      pool_only=False):
+    """Verify the corpus and write out_dir/{tr,cv,tt}.json (+ dm_pool.json if pool); returns {name: path}.
+
+    verify_only: check everything, write nothing (recipe stage 0; out_dir may be None).
+    pool_only: check and write only dm_pool.json (recipe stage 2).
+    """
     root = os.fspath(root)
     require_dir(root, "corpus root", "Pass the folder that holds 2speakers/ with --root.")
-    ensure_outside(out_dir, root)
+    if out_dir is None and not verify_only:
+        raise PrepareError("no output folder given: pass --out (e.g. --out data/) or --verify-only.")
+    if out_dir is not None:
+        ensure_outside(out_dir, root)
+    if pool_only and pool is None:
+        warn("no --pool given: dm_pool.json not written (training with dynamic mixing needs it; pass the wsj0 "
+             "si_tr_s folder, <speaker>/<utt>.wav, with --pool).")
+        return {}
     if pool is not None:
         require_dir(pool, "dynamic-mixing pool folder",
                     "Pass the wsj0 si_tr_s folder (<speaker>/<utt>.wav) with --pool, or leave --pool out.")
-        ensure_outside(out_dir, pool)
-    base = mix_base(root, sample_rate, mode, n_src)
+        if out_dir is not None:
+            ensure_outside(out_dir, pool)
     problems = []
     manifests = {}
-    for subset in subsets:
+    base = None if pool_only else mix_base(root, sample_rate, mode, n_src)
+    for subset in () if pool_only else subsets:
         entries = scan_subset(base, subset, sample_rate, n_src, problems)
         if entries:
             check_count(f"{base}/{subset}", len(entries), (expected_counts or {}).get(subset))
@@ -140,6 +153,11 @@ def prepare_wsj0_2mix(root, out_dir, sample_rate=8000, mode="min", pool=None, n_
         if pool_entries and len(speakers) < n_src:
             problems.append(f"{pool}: {len(speakers)} speaker folder(s); dynamic mixing needs at least {n_src}")
     report(problems, f"wsj0-2mix at {root}")
+    if verify_only:
+        found = ", ".join(f"{k} {len(v)}" for k, v in manifests.items())
+        pool_note = f"; pool {len(pool_entries)} utterances" if pool_entries else ""
+        log(f"wsj0-2mix at {root}: verified ({found}{pool_note}); nothing written")
+        return {}
     written = {}
     os.makedirs(out_dir, exist_ok=True)
     for subset, entries in manifests.items():
@@ -158,13 +176,14 @@ def prepare_wsj0_2mix(root, out_dir, sample_rate=8000, mode="min", pool=None, n_
     return written
 
 
-def prepare_mini(root, out_dir, sample_rate=8000, mode="min", pool=None, n_src=2):
+def prepare_mini(root, out_dir, sample_rate=8000, mode="min", pool=None, n_src=2, verify_only=False,
+                 pool_only=False):
     """The mini corpus: the wsj0-2mix layout, pool at ROOT/wsj0/si_tr_s when present, no size checks."""
     if pool is None:
         default = os.path.join(os.fspath(root), "wsj0", "si_tr_s")
         pool = default if os.path.isdir(default) else None
     return prepare_wsj0_2mix(root, out_dir, sample_rate=sample_rate, mode=mode, pool=pool, n_src=n_src,
-                             expected_counts=None)
+                             expected_counts=None, verify_only=verify_only, pool_only=pool_only)
 
 
 def add_wsj0_2mix_arguments(parser):
