@@ -110,7 +110,7 @@ def separate(model_path, input_path, out_dir, device="cpu", segment_seconds=None
         if n_src is not None:
             paths = output_paths(out_dir, utt_id, n_src)
             if all(os.path.isfile(p) for p in paths):
-                results[utt_id] = {"sources": paths, "mix": mix_path}
+                results[utt_id] = {"sources": [os.path.abspath(p) for p in paths], "mix": mix_path}
                 continue
         mix, _ = read_audio(mix_path, expected_sr=sample_rate)
         with torch.inference_mode():
@@ -119,7 +119,7 @@ def separate(model_path, input_path, out_dir, device="cpu", segment_seconds=None
         paths = output_paths(out_dir, utt_id, est.shape[0])
         for wav, path in zip(est, paths):
             write_audio(path, wav, sample_rate, subtype="FLOAT")
-        results[utt_id] = {"sources": paths, "mix": mix_path}
+        results[utt_id] = {"sources": [os.path.abspath(p) for p in paths], "mix": mix_path}
     write_json_atomic(os.path.join(out_dir, "manifest.json"), results)
     return results
 
