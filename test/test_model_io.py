@@ -206,6 +206,19 @@ def test_import_official_release_round_trip(tmp_path):
         torch.testing.assert_close(load_model(out)(mix), older.eval()(mix), atol=0, rtol=0)
 
 
+@pytest.mark.parametrize("variant, n_feat, n_layers", [("XS", 128, 16), ("M", 256, 32)])
+def test_official_hparams_map_to_official_counts(tmp_path, variant, n_feat, n_layers):
+    from speechslytherin.models.sep.mamba_tasnet_official import build_from_official_config
+
+    hparams = tmp_path / "hparams.yaml"
+    hparams.write_text(OFFICIAL_STYLE_HPARAMS.replace("N_encoder_out: 32", f"N_encoder_out: {n_feat}")
+                       .replace("out_channels: 32", f"out_channels: {n_feat}")
+                       .replace("n_mamba: 2", f"n_mamba: {n_layers}"))
+    model, sample_rate = build_from_official_config(hparams)
+    counts = {"XS": 2_210_176, "M": 15_647_488}  # reference/official_keys/param_counts.json
+    assert sum(p.numel() for p in model.parameters()) == counts[variant] and sample_rate == 8000
+
+
 def test_import_with_toolkit_config(tmp_path):
     from speechslytherin.bin.import_checkpoint import import_checkpoint
 

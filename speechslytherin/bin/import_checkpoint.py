@@ -1,4 +1,4 @@
-"""Convert an official checkpoint release into a self-describing toolkit model file.
+r"""Convert an official checkpoint release into a self-describing toolkit model file.
 
     python -m speechslytherin.bin.import_checkpoint --from mamba-tasnet \
         --config hparams/WSJ0Mix/mambatasnet_S.yaml CKPT_DIR exp/mambatasnet_S.pt

@@ -1,4 +1,4 @@
-"""Separate mixtures with a model file and write one float WAV per estimated source.
+r"""Separate mixtures with a model file and write one float WAV per estimated source.
 
     python -m speechslytherin.bin.separate --model exp/model.pt mix.wav --out DIR
     python -m speechslytherin.bin.separate --model exp/model.pt data/tt.json --out DIR \
@@ -95,6 +95,8 @@ def separate(model_path, input_path, out_dir, device="cpu", segment_seconds=None
     items = list_inputs(input_path, replacements or {})
     device = pick_device(device)
     model = load_model(model_path, map_location=device)
+    if not hasattr(model, "separate"):
+        raise SeparateError(f"{model_path}: {type(model).__qualname__} has no separate() method.")
     if model.task not in (None, "sep", "enh"):
         raise SeparateError(f"{model_path}: a {model.task!r} model, not a separation model.")
     if not model.sample_rate:
