@@ -1,5 +1,7 @@
 """Self-describing model files: round trip, restrictions and error messages."""
 
+import sys
+
 import pytest
 import torch
 from torch import nn
@@ -302,3 +304,33 @@ def test_export_from_trainer_checkpoint(tmp_path):
         torch.testing.assert_close(loaded(mix), trained(mix), atol=0, rtol=0)
     with pytest.raises(SystemExit, match="shape mismatches"):  # an override that no longer fits
         export.main(["--config", str(config), "--ckpt", str(tmp_path), "--out", str(out), "--model.N=24"])
+
+
+def test_recipe_local_class_round_trip(tmp_path, monkeypatch):
+    """A recipe's local/ model (used as !new:local.my_model.X) saves and loads like a toolkit one."""
+    recipe = tmp_path / "recipe"
+    (recipe / "local").mkdir(parents=True)
+    (recipe / "local" / "__init__.py").write_text("")
+    (recipe / "local" / "my_sep_model.py").write_text(
+        "from torch import nn\n"
+        "from speechslytherin.models.base import SelfDescribing\n"
+        "class Gain(SelfDescribing, nn.Module):\n"
+        "    def __init__(self, width=4):\n"
+        "        super().__init__()\n"
+        "        self.lin = nn.Linear(width, width)\n"
+        "    def forward(self, x):\n"
+        "        return self.lin(x)\n"
+    )
+    monkeypatch.syspath_prepend(str(recipe))
+    for name in [m for m in sys.modules if m == "local" or m.startswith("local.")]:
+        monkeypatch.delitem(sys.modules, name)  # restored afterwards: other recipes' local/ stays intact
+    from local.my_sep_model import Gain
+
+    model = Gain(width=6)
+    save_model(model, tmp_path / "g.pt", 16000, "enh")
+    loaded = load_model(tmp_path / "g.pt")
+    x = torch.randn(2, 6)
+    torch.testing.assert_close(loaded(x), model(x))
+    assert loaded.init_args == {"width": 6} and loaded.task == "enh"
+    for name in [m for m in sys.modules if m == "local" or m.startswith("local.")]:
+        del sys.modules[name]  # do not leak this test's local package
