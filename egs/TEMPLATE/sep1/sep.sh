@@ -29,6 +29,10 @@ here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 . "${here}/../../utils/path.sh"
 
 [ -n "$corpus_root" ] || { echo "error: --corpus-root is required (where the ${corpus} corpus is, or goes for mini)" >&2; exit 1; }
+if [ "$corpus" != mini ] && [ ! -d "$corpus_root" ]; then
+  echo "error: the ${corpus} corpus is not at '${corpus_root}'. Pass --corpus-root DIR, or set its path in egs/utils/db.sh." >&2
+  exit 1
+fi
 [ -f "$config" ] || { echo "error: config $config not found (configs are in $(pwd)/conf)" >&2; exit 1; }
 data=data
 exp="exp/sep_$(basename "${config%.*}")${tag:+_${tag}}"
