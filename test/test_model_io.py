@@ -127,6 +127,10 @@ def test_state_dict_diff_is_empty_for_equal_layouts():
     a = {"w": torch.zeros(2, 3), "b": torch.zeros(3)}
     assert state_dict_diff(a, {"w": (2, 3), "b": [3]}) == ""
     assert "lacks" in state_dict_diff(a, {"w": (2, 3)})
+    deep = {f"net.layers.{i}.w": (1,) for i in range(6)}
+    diff = state_dict_diff(deep, {k: v for k, v in deep.items() if not k.startswith("net.layers.4")
+                                  and not k.startswith("net.layers.5")})
+    assert "net.layers.<i>.w (i = 4..5)" in diff
 
 
 # ---- bin.import_checkpoint ------------------------------------------------------------

@@ -15,12 +15,14 @@ import importlib
 import json
 import os
 import platform
+import re
 
 import torch
 
 FORMAT = "speechslytherin-model"
 FORMAT_VERSION = 1
 ALLOWED_PREFIXES = ("speechslytherin.", "local.")
+_LAYER_INDEX = re.compile(r"\.(\d+)\.")
 
 
 class ModelFileError(ValueError):
@@ -41,15 +43,37 @@ def state_dict_diff(expected, got, expected_name="model", got_name="checkpoint",
     def show(title, keys, fmt):
         if keys:
             lines.append(f"{title} ({len(keys)}):")
-            lines.extend(f"  {fmt(k)}" for k in keys[:limit])
-            if len(keys) > limit:
-                lines.append(f"  ... and {len(keys) - limit} more")
+            entries = _group_layer_keys(keys) if fmt is str else [fmt(k) for k in keys]
+            lines.extend(f"  {e}" for e in entries[:limit])
+            if len(entries) > limit:
+                lines.append(f"  ... and {len(entries) - limit} more")
 
     show(f"keys the {expected_name} needs but the {got_name} lacks", missing, str)
     show(f"keys in the {got_name} the {expected_name} does not have", unexpected, str)
     show("shape mismatches", mismatched,
          lambda k: f"{k}: {expected_name} {list(expected[k])} vs {got_name} {list(got[k])}")
     return "\n".join(lines)
+
+
+def _group_layer_keys(keys):
+    """Collapse per-layer keys: 'a.layers.<i>.w (i = 16..31)' instead of sixteen lines."""
+    groups = {}
+    for key in keys:
+        match = _LAYER_INDEX.search(key)
+        if match is None:
+            groups.setdefault(key, [])
+            continue
+        pattern = key[: match.start()] + ".<i>." + key[match.end():]
+        groups.setdefault(pattern, []).append(int(match.group(1)))
+    entries = []
+    for pattern, idx in groups.items():
+        if len(idx) <= 1:
+            entries.append(pattern.replace(".<i>.", f".{idx[0]}.") if idx else pattern)
+        elif sorted(idx) == list(range(min(idx), max(idx) + 1)):
+            entries.append(f"{pattern} (i = {min(idx)}..{max(idx)})")
+        else:
+            entries.append(f"{pattern} (i in {sorted(idx)})")
+    return entries
 
 
 def _versions():
