@@ -41,12 +41,15 @@ def selective_scan_ref(u, delta, A, B, C, D=None, z=None, delta_bias=None, delta
     Cx = expand_groups(C.float(), d)
     n = A.shape[1]
     h = u.new_zeros(b, d, n) if initial_state is None else initial_state.float()
+    # unbind once: indexing step t of the full tensors inside the loop would make autograd
+    # build a full-size zero gradient per step (O(L^2) work in the backward pass).
+    us, dts, Bs, Cs = u.unbind(-1), delta.unbind(-1), Bx.unbind(-1), Cx.unbind(-1)
     ys = [None] * L
     steps = range(L - 1, -1, -1) if reverse else range(L)
     for t in steps:
-        dt = delta[:, :, t, None]  # [b, d, 1]
-        h = torch.exp(dt * A) * h + dt * u[:, :, t, None] * Bx[:, :, :, t]
-        ys[t] = (h * Cx[:, :, :, t]).sum(-1)
+        dt = dts[t][..., None]  # [b, d, 1]
+        h = torch.exp(dt * A) * h + dt * us[t][..., None] * Bs[t]
+        ys[t] = (h * Cs[t]).sum(-1)
     y = torch.stack(ys, dim=-1)
     out = y if D is None else y + u * D.float()[:, None]
     if z is not None:

@@ -1,0 +1,211 @@
+"""Selective-scan benchmark: time and peak memory of each implementation vs sequence length,
+beside the machine's physical floors; writes the "## Selective scan (CPU)" section of
+docs/benchmarks.md.
+
+    PYTHONPATH=. python bench/scan.py                 # full run (several minutes on 2 cores)
+    PYTHONPATH=. python bench/scan.py --lengths 1024,4096 --no-write
+
+How memory is measured: tracemalloc does not see torch's allocations, so every configuration
+runs in a fresh subprocess that builds its inputs, records its resident set size (VmRSS),
+resets the kernel's peak-RSS counter (writing "5" to /proc/self/clear_refs), runs the scan once
+and reads VmHWM; the peak extra memory is VmHWM - VmRSS(before). It includes the outputs (and
+gradients for forward+backward), which are themselves linear in L.
+
+Floors: a fused scan must move ~16.5 bytes per (b, d, l) element in fp32 (u, delta, z in, y
+out, B/C amortised), so memory floor = elements * 16.5 B / bandwidth (default 50 GB/s, the
+measured 2-thread DRAM bandwidth of the development machine; pass --bandwidth-gbs); the exp
+floor = elements * N / (torch.exp throughput measured here), since each element needs N exps.
+"""
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+SECTION = "## Selective scan (CPU)"
+DEFAULT_LENGTHS = [1024, 2048, 4096, 8192, 16384, 32768, 65536]
+# The reference loop is skipped beyond these lengths: it would take minutes (and, with autograd,
+# many GB: every step keeps its own graph nodes).
+REF_MAX_L = {"fwd": 16384, "fwd+bwd": 4096}
+
+
+def _status_kb(field):
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1])
+    raise RuntimeError(f"{field} not in /proc/self/status")
+
+
+def make_inputs(b, d, n, L, requires_grad):
+    g = torch.Generator().manual_seed(0)
+    t = dict(u=torch.randn(b, d, L, generator=g), delta=0.5 * torch.randn(b, d, L, generator=g),
+             A=-torch.rand(d, n, generator=g) - 0.5, B=torch.randn(b, n, L, generator=g),
+             C=torch.randn(b, n, L, generator=g), D=torch.randn(d, generator=g),
+             z=torch.randn(b, d, L, generator=g), delta_bias=0.1 * torch.randn(d, generator=g))
+    return {k: v.requires_grad_(requires_grad) for k, v in t.items()}
+
+
+def worker(impl, L, mode, b, d, n, repeats):
+    """Runs in a subprocess: prints one JSON line with min time and peak extra RSS."""
+    from speechslytherin.nnet.mamba import selective_scan
+    torch.set_flush_denormal(True)
+    train = mode == "fwd+bwd"
+    inp = make_inputs(b, d, n, L, train)
+    gout = torch.randn(b, d, L) if train else None
+
+    def once():
+        for v in inp.values():
+            v.grad = None
+        if train:
+            out = selective_scan(**inp, delta_softplus=True, impl=impl)
+            out.backward(gout)
+        else:
+            with torch.no_grad():
+                selective_scan(**inp, delta_softplus=True, impl=impl)
+
+    base = _status_kb("VmRSS")
+    Path("/proc/self/clear_refs").write_text("5")
+    t0 = time.perf_counter()
+    once()
+    times = [time.perf_counter() - t0]
+    peak = _status_kb("VmHWM") - base
+    for _ in range(repeats - 1):
+        t0 = time.perf_counter()
+        once()
+        times.append(time.perf_counter() - t0)
+    print(json.dumps({"ms": 1e3 * min(times), "peak_mb": peak / 1024}))
+
+
+def run_config(impl, L, mode, args):
+    cmd = [sys.executable, __file__, "--worker", impl, str(L), mode, "--batch", str(args.batch),
+           "--d-inner", str(args.d_inner), "--d-state", str(args.d_state), "--repeats", str(args.repeats)]
+    env = dict(os.environ, PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    res = subprocess.run(cmd, capture_output=True, text=True, env=env)
+    if res.returncode != 0:
+        raise RuntimeError(f"benchmark worker {impl} L={L} {mode} failed:\n{res.stderr[-2000:]}")
+    return json.loads(res.stdout.strip().splitlines()[-1])
+
+
+def exp_throughput(numel=1 << 22, repeats=20):
+    """torch.exp elements per second on a reused buffer (the CPU scan's compute floor)."""
+    x = torch.randn(numel) * 0.1
+    out = torch.empty_like(x)
+    torch.exp(x, out=out)
+    best = min(_timed(lambda: torch.exp(x, out=out)) for _ in range(repeats))
+    return numel / best
+
+
+def _timed(fn):
+    t0 = time.perf_counter()
+    fn()
+    return time.perf_counter() - t0
+
+
+def loadavg():
+    try:
+        return Path("/proc/loadavg").read_text().split()[0]
+    except OSError:
+        return "?"
+
+
+def write_section(path, text):
+    """Replace (or append) the '## Selective scan (CPU)' section, keeping the other sections."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    old = path.read_text() if path.exists() else "# Benchmarks\n\nEach section is written by the script it names.\n"
+    lines = old.splitlines(keepends=True)
+    start = next((i for i, l in enumerate(lines) if l.strip() == SECTION), None)
+    if start is None:
+        new = old.rstrip("\n") + "\n\n" + text
+    else:
+        end = next((i for i in range(start + 1, len(lines)) if lines[i].startswith("## ")), len(lines))
+        tail = "".join(lines[end:])
+        new = "".join(lines[:start]) + text + ("\n" + tail if tail else "")
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(new)
+    tmp.replace(path)
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--worker", nargs=3, metavar=("IMPL", "L", "MODE"), help=argparse.SUPPRESS)
+    p.add_argument("--lengths", default=",".join(map(str, DEFAULT_LENGTHS)))
+    p.add_argument("--impls", default="ref,torch")
+    p.add_argument("--batch", type=int, default=4)
+    p.add_argument("--d-inner", type=int, default=256)
+    p.add_argument("--d-state", type=int, default=16)
+    p.add_argument("--repeats", type=int, default=3)
+    p.add_argument("--bandwidth-gbs", type=float, default=50.0)
+    p.add_argument("--out", default=str(ROOT / "docs" / "benchmarks.md"))
+    p.add_argument("--no-write", action="store_true")
+    args = p.parse_args()
+    if args.worker:
+        impl, L, mode = args.worker
+        return worker(impl, int(L), mode, args.batch, args.d_inner, args.d_state, args.repeats)
+
+    torch.set_flush_denormal(True)
+    lengths = [int(x) for x in args.lengths.split(",")]
+    impls = args.impls.split(",")
+    b, d, n = args.batch, args.d_inner, args.d_state
+    load_before = loadavg()
+    exp_rate = exp_throughput()
+    rows, results = [], {}
+    for L in lengths:
+        for mode in ("fwd", "fwd+bwd"):
+            for impl in impls:
+                if impl == "ref" and L > REF_MAX_L[mode]:
+                    results[(impl, L, mode)] = None
+                    continue
+                r = run_config(impl, L, mode, args)
+                results[(impl, L, mode)] = r
+                print(f"{impl:6s} L={L:6d} {mode:8s} {r['ms']:10.1f} ms  peak +{r['peak_mb']:8.1f} MB", flush=True)
+    load_after = loadavg()
+
+    def cell(impl, L, mode):
+        r = results.get((impl, L, mode))
+        return "skipped" if r is None else f"{r['ms']:.0f} ms / {r['peak_mb']:.0f} MB"
+
+    def speedup(L, mode):
+        r, t = results.get(("ref", L, mode)), results.get(("torch", L, mode))
+        return "" if not r or not t else f"{r['ms'] / t['ms']:.1f}x"
+
+    head = ["L", "floor: memory", "floor: exp"]
+    for mode in ("fwd", "fwd+bwd"):
+        head += [f"{impl} {mode}" for impl in impls] + ([f"speed-up {mode}"] if {"ref", "torch"} <= set(impls) else [])
+    for L in lengths:
+        el = b * d * L
+        row = [str(L), f"{el * 16.5 / (args.bandwidth_gbs * 1e9) * 1e3:.1f} ms", f"{el * n / exp_rate * 1e3:.0f} ms"]
+        for mode in ("fwd", "fwd+bwd"):
+            row += [cell(i, L, mode) for i in impls]
+            if {"ref", "torch"} <= set(impls):
+                row.append(speedup(L, mode))
+        rows.append(row)
+    table = "| " + " | ".join(head) + " |\n|" + "---|" * len(head) + "\n" + \
+        "".join("| " + " | ".join(r) + " |\n" for r in rows)
+    text = (f"{SECTION}\n\n"
+            f"Written by `bench/scan.py` ({time.strftime('%Y-%m-%d')}; {platform.processor() or platform.machine()}, "
+            f"{os.cpu_count()} CPUs, torch {torch.__version__}, {torch.get_num_threads()} threads, "
+            f"load average {load_before} before / {load_after} after - other jobs shared the cores, so "
+            f"times are upper bounds). b={b}, d_inner={d}, d_state={n}, fp32, with D, z, delta_bias and "
+            f"softplus; minimum of {args.repeats} runs, each configuration in its own process. Cells: time / peak "
+            f"extra resident memory (VmHWM - VmRSS after building the inputs, peak counter reset through "
+            f"/proc/self/clear_refs; includes outputs and gradients). `ref` = the readable per-step loop "
+            f"(`impl=\"ref\"`, autograd for the backward), skipped beyond L={REF_MAX_L['fwd']} (fwd) and "
+            f"L={REF_MAX_L['fwd+bwd']} (fwd+bwd), where it would take minutes; `torch` = the chunked "
+            f"loop with the hand-written backward. Floors: memory = b*d*L*16.5 B / {args.bandwidth_gbs:g} GB/s; "
+            f"exp = b*d*L*N exps at the measured torch.exp throughput of {exp_rate / 1e9:.2f} G/s.\n\n"
+            + table)
+    print("\n" + text)
+    if not args.no_write:
+        write_section(Path(args.out), text)
+        print(f"wrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()
