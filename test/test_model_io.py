@@ -205,6 +205,10 @@ def test_import_official_release_round_trip(tmp_path):
     mix = torch.randn(1, 1234)
     with torch.no_grad():
         torch.testing.assert_close(loaded(mix), official(mix), atol=0, rtol=0)
+    # with no --config: the release's own hyperparams.yaml two folders above the CKPT folder
+    (tmp_path / "exp" / "hyperparams.yaml").write_text(OFFICIAL_STYLE_HPARAMS)
+    import_checkpoint.main(["--from", "mamba-tasnet", str(tmp_path / "exp" / "save"), str(out)])
+    assert load_model(out).model_info["extra"]["config"] == str(tmp_path / "exp" / "hyperparams.yaml")
     # the older folder on request, given as the CKPT folder name
     import_checkpoint.main(["--from", "mamba-tasnet", "--config", str(hparams), "--ckpt-name",
                             "CKPT+2024-05-01+10-00-00+00", str(tmp_path / "exp" / "save"), str(out)])
@@ -263,6 +267,8 @@ def test_import_errors_name_the_problem(tmp_path):
     from speechslytherin.bin.import_checkpoint import CheckpointImportError, import_checkpoint
 
     (tmp_path / "empty").mkdir()
+    with pytest.raises(CheckpointImportError, match="no hyperparams.yaml found"):
+        import_checkpoint("mamba-tasnet", str(tmp_path / "empty"), str(tmp_path / "o.pt"))
     with pytest.raises(CheckpointImportError, match="neither encoder.ckpt"):
         import_checkpoint("mamba-tasnet", str(tmp_path / "empty"), str(tmp_path / "o.pt"), preset="mini")
     with pytest.raises(CheckpointImportError, match="unknown format"):

@@ -5,13 +5,15 @@ r"""Convert an official checkpoint release into a self-describing toolkit model 
 
 ``--config`` is either the official hparams YAML of the release or a toolkit config whose
 top-level ``model:`` builds the matching class; ``--preset`` (e.g. S) builds an official
-variant without any YAML. Keys and shapes are checked before anything is written.
+variant without any YAML; with neither, the release's own ``hyperparams.yaml`` (in CKPT_DIR or
+up to two folders above it) is used. Keys and shapes are checked before anything is written.
 
 Adding a format: put a module with the attributes below in the package and name it in
 IMPORTERS. ``MODEL_CLASS``, ``TASK``, ``DEFAULT_SAMPLE_RATE``; ``read_official_state_dict(path,
 ckpt_name) -> (state_dict, resolved_path)``; ``build_from_official_config(yaml) -> (model,
 sample_rate)``; ``build_from_preset(name) -> (model, sample_rate)``; ``is_official_config(dict)``;
-``OfficialFormatError`` (raised with a readable message).
+``OfficialFormatError`` (raised with a readable message); optionally
+``find_release_config(ckpt) -> path or None``.
 """
 
 import argparse
@@ -51,8 +53,8 @@ def build_model(importer, config=None, preset=None):
     """(model, sample_rate) from an official hparams file, a toolkit config or a preset."""
     from speechslytherin.models.official_config import load_plain_yaml
 
-    if (config is None) == (preset is None):
-        raise CheckpointImportError("give exactly one of --config FILE.yaml or --preset NAME.")
+    if config is not None and preset is not None:
+        raise CheckpointImportError("give --config FILE.yaml or --preset NAME, not both.")
     if preset is not None:
         return importer.build_from_preset(preset)
     if not os.path.isfile(config):
@@ -79,6 +81,14 @@ def import_checkpoint(source, ckpt, out, config=None, preset=None, ckpt_name=Non
     from speechslytherin.models.model_io import save_model, state_dict_diff
 
     importer = get_importer(source)
+    if config is None and preset is None:
+        finder = getattr(importer, "find_release_config", None)
+        config = finder(ckpt) if finder else None
+        if config is None:
+            raise CheckpointImportError(
+                f"{ckpt}: no hyperparams.yaml found beside the checkpoint; give --config FILE.yaml "
+                f"(the release's hparams or a toolkit config) or --preset NAME."
+            )
     try:
         model, config_sr = build_model(importer, config=config, preset=preset)
         state, resolved = importer.read_official_state_dict(ckpt, ckpt_name)
@@ -111,8 +121,9 @@ def parse_args(argv=None):
     )
     parser.add_argument("--from", dest="source", required=True, choices=sorted(IMPORTERS),
                         help="format of the official release")
-    group = parser.add_mutually_exclusive_group(required=True)
-    group.add_argument("--config", help="official hparams YAML or toolkit config YAML")
+    group = parser.add_mutually_exclusive_group()
+    group.add_argument("--config", help="official hparams YAML or toolkit config YAML "
+                       "(default: the release's hyperparams.yaml beside the checkpoint)")
     group.add_argument("--preset", help="official variant name (e.g. XS, S, M, L) instead of a YAML")
     parser.add_argument("--ckpt-name", default=None,
                         help="pick this CKPT+* folder instead of the newest")

@@ -110,6 +110,18 @@ def args_from_official_hparams(path):
     return args, int(hp.get("sample_rate") or DEFAULT_SAMPLE_RATE)
 
 
+def find_release_config(ckpt_path):
+    """The release's own hyperparams.yaml: in the given folder or up to two folders above it
+    (``<exp>/hyperparams.yaml`` beside ``<exp>/save/CKPT+*``); None if there is none."""
+    folder = os.path.abspath(os.fspath(ckpt_path))
+    for _ in range(3):
+        candidate = os.path.join(folder, "hyperparams.yaml")
+        if os.path.isfile(candidate):
+            return candidate
+        folder = os.path.dirname(folder)
+    return None
+
+
 def build_from_official_config(path):
     args, sample_rate = args_from_official_hparams(path)
     return MambaTasNet(**args), sample_rate
