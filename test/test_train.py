@@ -101,3 +101,14 @@ def test_two_cpu_processes_with_gloo(data_dir, tmp_path):
     record = json.loads(open(exp / "train_log.jsonl").readline())
     assert record["optimizer_steps"] == 2  # 6 items / (batch 2 x 2 processes), rounded up
     assert (exp / "model.pt").exists()
+
+
+def test_plot_verb_redraws_curves(data_dir, tmp_path):
+    from speechslytherin.bin import plot
+
+    exp = tmp_path / "exp"
+    run(train_cmd(data_dir, exp, "--trainer.epochs=1"))
+    (exp / "plots" / "training_curves.png").unlink()
+    assert plot.main([str(exp)]) == 0
+    assert (exp / "plots" / "training_curves.png").stat().st_size > 1000
+    assert plot.main([str(tmp_path / "nothing")]) == 2
