@@ -30,6 +30,7 @@ import torch
 
 ROOT = Path(__file__).resolve().parents[1]
 SECTION = "## Selective scan (CPU)"
+GPU_SECTION = "## Selective scan (GPU)"
 DEFAULT_LENGTHS = [1024, 2048, 4096, 8192, 16384, 32768, 65536]
 # The reference loop is skipped beyond these lengths: it would take minutes (and, with autograd,
 # many GB: every step keeps its own graph nodes).
@@ -43,22 +44,25 @@ def _status_kb(field):
     raise RuntimeError(f"{field} not in /proc/self/status")
 
 
-def make_inputs(b, d, n, L, requires_grad):
+def make_inputs(b, d, n, L, requires_grad, device="cpu"):
     g = torch.Generator().manual_seed(0)
     t = dict(u=torch.randn(b, d, L, generator=g), delta=0.5 * torch.randn(b, d, L, generator=g),
              A=-torch.rand(d, n, generator=g) - 0.5, B=torch.randn(b, n, L, generator=g),
              C=torch.randn(b, n, L, generator=g), D=torch.randn(d, generator=g),
              z=torch.randn(b, d, L, generator=g), delta_bias=0.1 * torch.randn(d, generator=g))
-    return {k: v.requires_grad_(requires_grad) for k, v in t.items()}
+    return {k: v.to(device).requires_grad_(requires_grad) for k, v in t.items()}
 
 
-def worker(impl, L, mode, b, d, n, repeats):
-    """Runs in a subprocess: prints one JSON line with min time and peak extra RSS."""
+def worker(impl, L, mode, b, d, n, repeats, device):
+    """Runs in a subprocess: prints one JSON line with min time and peak extra memory
+    (RSS on CPU; torch.cuda.max_memory_allocated on GPU)."""
     from speechslytherin.nnet.mamba import selective_scan
     torch.set_flush_denormal(True)
     train = mode == "fwd+bwd"
-    inp = make_inputs(b, d, n, L, train)
-    gout = torch.randn(b, d, L) if train else None
+    cuda = device == "cuda"
+    inp = make_inputs(b, d, n, L, train, device)
+    gout = torch.randn(b, d, L, device=device) if train else None
+    sync = torch.cuda.synchronize if cuda else (lambda: None)
 
     def once():
         for v in inp.values():
@@ -70,22 +74,30 @@ def worker(impl, L, mode, b, d, n, repeats):
             with torch.no_grad():
                 selective_scan(**inp, delta_softplus=True, impl=impl)
 
-    base = _status_kb("VmRSS")
-    Path("/proc/self/clear_refs").write_text("5")
+    if cuda:
+        once()  # warm-up (kernel selection, allocator)
+        sync()
+        base = torch.cuda.memory_allocated()
+        torch.cuda.reset_peak_memory_stats()
+    else:
+        base = _status_kb("VmRSS")
+        Path("/proc/self/clear_refs").write_text("5")
     t0 = time.perf_counter()
     once()
+    sync()
     times = [time.perf_counter() - t0]
-    peak = _status_kb("VmHWM") - base
+    peak = (torch.cuda.max_memory_allocated() - base) / 1024 if cuda else _status_kb("VmHWM") - base
     for _ in range(repeats - 1):
         t0 = time.perf_counter()
         once()
+        sync()
         times.append(time.perf_counter() - t0)
     print(json.dumps({"ms": 1e3 * min(times), "peak_mb": peak / 1024}))
 
 
 def run_config(impl, L, mode, args):
     cmd = [sys.executable, __file__, "--worker", impl, str(L), mode, "--batch", str(args.batch),
-           "--d-inner", str(args.d_inner), "--d-state", str(args.d_state), "--repeats", str(args.repeats)]
+           "--d-inner", str(args.d_inner), "--d-state", str(args.d_state), "--repeats", str(args.repeats), "--device", args.device]
     env = dict(os.environ, PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
     res = subprocess.run(cmd, capture_output=True, text=True, env=env)
     if res.returncode != 0:
@@ -93,18 +105,25 @@ def run_config(impl, L, mode, args):
     return json.loads(res.stdout.strip().splitlines()[-1])
 
 
-def exp_throughput(numel=1 << 22, repeats=20):
-    """torch.exp elements per second on a reused buffer (the CPU scan's compute floor)."""
-    x = torch.randn(numel) * 0.1
+def exp_throughput(device="cpu", numel=1 << 22, repeats=20):
+    """torch.exp elements per second on a reused buffer (the scan's compute floor)."""
+    x = torch.randn(numel, device=device) * 0.1
     out = torch.empty_like(x)
+    sync = torch.cuda.synchronize if device == "cuda" else (lambda: None)
+    if device == "cuda":
+        numel *= 16
+        x = torch.randn(numel, device=device) * 0.1
+        out = torch.empty_like(x)
     torch.exp(x, out=out)
-    best = min(_timed(lambda: torch.exp(x, out=out)) for _ in range(repeats))
+    sync()
+    best = min(_timed(lambda: torch.exp(x, out=out), sync) for _ in range(repeats))
     return numel / best
 
 
-def _timed(fn):
+def _timed(fn, sync):
     t0 = time.perf_counter()
     fn()
+    sync()
     return time.perf_counter() - t0
 
 
@@ -115,12 +134,12 @@ def loadavg():
         return "?"
 
 
-def write_section(path, text):
+def write_section(path, text, section=SECTION):
     """Replace (or append) the '## Selective scan (CPU)' section, keeping the other sections."""
     path.parent.mkdir(parents=True, exist_ok=True)
     old = path.read_text() if path.exists() else "# Benchmarks\n\nEach section is written by the script it names.\n"
     lines = old.splitlines(keepends=True)
-    start = next((i for i, l in enumerate(lines) if l.strip() == SECTION), None)
+    start = next((i for i, l in enumerate(lines) if l.strip() == section), None)
     if start is None:
         new = old.rstrip("\n") + "\n\n" + text
     else:
@@ -144,17 +163,23 @@ def main():
     p.add_argument("--bandwidth-gbs", type=float, default=50.0)
     p.add_argument("--out", default=str(ROOT / "docs" / "benchmarks.md"))
     p.add_argument("--no-write", action="store_true")
+    p.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
+    p.add_argument("--ref-max", default=None, help="override REF_MAX_L as FWD,FWDBWD")
     args = p.parse_args()
     if args.worker:
         impl, L, mode = args.worker
-        return worker(impl, int(L), mode, args.batch, args.d_inner, args.d_state, args.repeats)
+        return worker(impl, int(L), mode, args.batch, args.d_inner, args.d_state, args.repeats, args.device)
+    if args.ref_max:
+        REF_MAX_L["fwd"], REF_MAX_L["fwd+bwd"] = (int(x) for x in args.ref_max.split(","))
+    cuda = args.device == "cuda"
+    section = GPU_SECTION if cuda else SECTION
 
     torch.set_flush_denormal(True)
     lengths = [int(x) for x in args.lengths.split(",")]
     impls = args.impls.split(",")
     b, d, n = args.batch, args.d_inner, args.d_state
     load_before = loadavg()
-    exp_rate = exp_throughput()
+    exp_rate = exp_throughput(args.device)
     rows, results = [], {}
     for L in lengths:
         for mode in ("fwd", "fwd+bwd"):
@@ -188,14 +213,18 @@ def main():
         rows.append(row)
     table = "| " + " | ".join(head) + " |\n|" + "---|" * len(head) + "\n" + \
         "".join("| " + " | ".join(r) + " |\n" for r in rows)
-    text = (f"{SECTION}\n\n"
-            f"Written by `bench/scan.py` ({time.strftime('%Y-%m-%d')}; {platform.processor() or platform.machine()}, "
+    where = torch.cuda.get_device_name() if cuda else (platform.processor() or platform.machine())
+    mem_note = ("peak extra CUDA memory (torch.cuda.max_memory_allocated - allocated after building the "
+                "inputs and one warm-up run)") if cuda else (
+        "peak extra resident memory (VmHWM - VmRSS after building the inputs, peak counter reset through "
+        "/proc/self/clear_refs; includes outputs and gradients)")
+    text = (f"{section}\n\n"
+            f"Written by `bench/scan.py --device {args.device}` ({time.strftime('%Y-%m-%d')}; {where}, "
             f"{os.cpu_count()} CPUs, torch {torch.__version__}, {torch.get_num_threads()} threads, "
             f"load average {load_before} before / {load_after} after - other jobs shared the cores, so "
             f"times are upper bounds). b={b}, d_inner={d}, d_state={n}, fp32, with D, z, delta_bias and "
-            f"softplus; minimum of {args.repeats} runs, each configuration in its own process. Cells: time / peak "
-            f"extra resident memory (VmHWM - VmRSS after building the inputs, peak counter reset through "
-            f"/proc/self/clear_refs; includes outputs and gradients). `ref` = the readable per-step loop "
+            f"softplus; minimum of {args.repeats} runs, each configuration in its own process. Cells: time / "
+            f"{mem_note}. `ref` = the readable per-step loop "
             f"(`impl=\"ref\"`, autograd for the backward), skipped beyond L={REF_MAX_L['fwd']} (fwd) and "
             f"L={REF_MAX_L['fwd+bwd']} (fwd+bwd), where it would take minutes; `torch` = the chunked "
             f"loop with the hand-written backward. Floors: memory = b*d*L*16.5 B / {args.bandwidth_gbs:g} GB/s; "
@@ -203,7 +232,7 @@ def main():
             + table)
     print("\n" + text)
     if not args.no_write:
-        write_section(Path(args.out), text)
+        write_section(Path(args.out), text, section)
         print(f"wrote {args.out}")
 
 

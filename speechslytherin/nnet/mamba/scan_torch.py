@@ -19,9 +19,9 @@ Adjoint: g_t = C_t gy_t + a_{t+1} g_{t+1};  dL/db_t = g_t;  dL/da_t = g_t h_{t-1
 import torch
 import torch.nn.functional as F
 
-# Elements per state buffer (T * b * d * n) aimed at: ~8 MiB of fp32 fits the L2/L3 share of
-# one core on the development machine; T=128 for b=4, d=256, n=16 was the measured optimum.
-_TARGET_BUFFER_ELEMENTS = 1 << 21
+# Elements per state buffer (T * b * d * n) aimed at: ~4 MiB of fp32 (with 3-4 such buffers) fits the L2/L3 share of
+# one core on the development machine; T=64 for b=4, d=256, n=16 was the measured optimum (bench/scan.py).
+_TARGET_BUFFER_ELEMENTS = 1 << 20
 _MIN_CHUNK, _MAX_CHUNK = 16, 256
 
 
@@ -85,16 +85,31 @@ def _prep_delta(delta, delta_bias, softplus, s, e):
     return dl
 
 
-def _recompute_states(geo, H, dA, dl, du, Bc, At, reverse):
+class _Buffers:
+    """Reused chunk buffers and their per-step views, unbound once (creating T views per chunk
+    costs a few microseconds each, comparable to the step itself)."""
+
+    def __init__(self, geo, device, adjoint=False):
+        shape = (geo.b, geo.G, geo.n, geo.Dg)
+        self.H = torch.empty(geo.T + 1, *shape, device=device)
+        self.dA = torch.empty(geo.T, *shape, device=device)
+        self.H_steps, self.dA_steps = self.H.unbind(0), self.dA.unbind(0)
+        if adjoint:
+            self.Gh = torch.empty(geo.T, *shape, device=device)
+            self.Gh_steps = self.Gh.unbind(0)
+
+
+def _recompute_states(geo, buf, dl, du, Bc, At, reverse):
     """Fill dA[:T] = exp(dt*A) and the states of one chunk into H (slot 0 = incoming state for a
     forward scan, slot T for a reverse one; the caller has put the incoming state there)."""
     T, b, G, N, Dg = dl.shape[0], geo.b, geo.G, geo.n, geo.Dg
-    a = dA[:T]
+    H = buf.H
+    a = buf.dA[:T]
     torch.mul(dl.view(T, b, G, 1, Dg), At, out=a)
     a.exp_()
     S = H[1:T + 1] if not reverse else H[:T]
     torch.mul(du.view(T, b, G, 1, Dg), Bc.view(T, b, geo.gB, N, 1), out=S)
-    steps_a, steps_h = a.unbind(0), H[:T + 1].unbind(0)
+    steps_a, steps_h = buf.dA_steps, buf.H_steps
     if not reverse:
         for t in range(T):
             steps_h[t + 1].addcmul_(steps_a[t], steps_h[t])
@@ -126,8 +141,8 @@ def scan_forward(u, delta, A, B, C, D, z, delta_bias, softplus, reverse, initial
     b, d, L, n, G, Dg, T = geo.b, geo.d, geo.L, geo.n, geo.G, geo.Dg, geo.T
     dev = u.device
     At = geo.A_layout(A)
-    H = torch.empty(T + 1, b, G, n, Dg, device=dev)
-    dA = torch.empty(T, b, G, n, Dg, device=dev)
+    buf = _Buffers(geo, dev)
+    H = buf.H
     out = torch.empty(b, d, L, device=dev)
     carry = torch.zeros(b, G, n, Dg, device=dev) if initial_state is None else \
         geo.state_view(initial_state.float()).clone()
@@ -143,7 +158,7 @@ def scan_forward(u, delta, A, B, C, D, z, delta_bias, softplus, reverse, initial
         H[slot_in].copy_(carry)
         if keep_boundaries:
             boundaries.append(carry.clone())
-        _, S = _recompute_states(geo, H, dA, dl, dl * uc, Bc, At, reverse)
+        _, S = _recompute_states(geo, buf, dl, dl * uc, Bc, At, reverse)
         y = _contract_C(geo, Cc, S)
         if Df is not None:
             y.addcmul_(uc, Df)
@@ -163,9 +178,9 @@ def scan_backward(u, delta, A, B, C, D, z, delta_bias, softplus, reverse, chunk_
     b, d, L, n, G, Dg, T = geo.b, geo.d, geo.L, geo.n, geo.G, geo.Dg, geo.T
     dev = u.device
     At = geo.A_layout(A)
-    H = torch.empty(T + 1, b, G, n, Dg, device=dev)
-    dA = torch.empty(T, b, G, n, Dg, device=dev)
-    Gh = torch.empty(T, b, G, n, Dg, device=dev)
+    buf = _Buffers(geo, dev, adjoint=True)
+    H, Gh = buf.H, buf.Gh
+    Gh_tmp = torch.empty_like(Gh)
     gu = torch.empty(b, d, L, device=dev)
     gdelta = torch.empty(b, d, L, device=dev)
     gB = torch.empty(B.shape, device=dev)
@@ -186,7 +201,7 @@ def scan_backward(u, delta, A, B, C, D, z, delta_bias, softplus, reverse, chunk_
         du = dl * uc
         Bc, Cc = _chunk_BC(B, geo.gB, s, e), _chunk_BC(C, geo.gC, s, e)
         H[0 if not reverse else Tc].copy_(boundaries[idx])
-        a, S = _recompute_states(geo, H, dA, dl, du, Bc, At, reverse)
+        a, S = _recompute_states(geo, buf, dl, du, Bc, At, reverse)
         Hprev = H[:Tc] if not reverse else H[1:Tc + 1]
 
         go = _tm(gout, s, e)
@@ -208,7 +223,7 @@ def scan_backward(u, delta, A, B, C, D, z, delta_bias, softplus, reverse, chunk_
         # Adjoint recurrence over the chunk, backwards in scan time.
         g = Gh[:Tc]
         torch.mul(Cc.view(Tc, b, geo.gC, n, 1), gy.view(Tc, b, G, 1, Dg), out=g)
-        gs, as_ = g.unbind(0), a.unbind(0)
+        gs, as_ = buf.Gh_steps, buf.dA_steps
         if not reverse:
             gs[Tc - 1].add_(carry)
             for t in range(Tc - 2, -1, -1):
@@ -222,11 +237,12 @@ def scan_backward(u, delta, A, B, C, D, z, delta_bias, softplus, reverse, chunk_
 
         rows = Tc * b * G
         # dL/dC_t[n] = sum_d gy_t[d] h_t[n, d]
-        gC_c = torch.matmul(S.view(rows, n, Dg), gy.view(rows, Dg, 1)).view(Tc, b, G, n)
+        # (mul + sum: a batched [n, Dg] @ [Dg, 1] product runs ~6x slower on CPU)
+        gC_c = torch.mul(S, gy.view(Tc, b, G, 1, Dg), out=Gh_tmp[:Tc]).sum(-1)
         # sum_n g_t[n, d] B_t[n]  and  dL/dB_t[n] = sum_d g_t[n, d] dt_t u_t
         Bfull = Bc.expand(Tc, b, G, n) if geo.gB != G else Bc
         sB = torch.matmul(Bfull.reshape(rows, 1, n), g.view(rows, n, Dg)).view(Tc, b, d)
-        gB_c = torch.matmul(g.view(rows, n, Dg), du.view(rows, Dg, 1)).view(Tc, b, G, n)
+        gB_c = torch.mul(g, du.view(Tc, b, G, 1, Dg), out=Gh_tmp[:Tc]).sum(-1)
         gdl = sB * uc
         gu_c.addcmul_(sB, dl)
         # dL/da_t * a_t = g_t h_{t-1} a_t  (then chain through a = exp(dt A))
