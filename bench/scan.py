@@ -205,7 +205,7 @@ def main():
         head += [f"{impl} {mode}" for impl in impls] + ([f"speed-up {mode}"] if {"ref", "torch"} <= set(impls) else [])
     for L in lengths:
         el = b * d * L
-        row = [str(L), f"{el * 16.5 / (args.bandwidth_gbs * 1e9) * 1e3:.1f} ms", f"{el * n / exp_rate * 1e3:.0f} ms"]
+        row = [str(L), f"{el * 16.5 / (args.bandwidth_gbs * 1e9) * 1e3:.3g} ms", f"{el * n / exp_rate * 1e3:.3g} ms"]
         for mode in ("fwd", "fwd+bwd"):
             row += [cell(i, L, mode) for i in impls]
             if {"ref", "torch"} <= set(impls):

@@ -40,9 +40,27 @@ def _groups(BC, name):
 
 def _tm(x, s, e):
     """Time-major fp32 view-or-copy of the time slice [s, e) of a [b, ..., l] tensor -> [T, b, ...].
-    May alias the input (size-1 dims): never modify the result in place."""
+    May alias the input (size-1 dims): never modify the result in place.
+
+    When time is the contiguous dim, a direct permuted copy reads with stride l (a TLB miss per
+    element); copying the slice contiguously first and then transposing it as a 2-D matrix
+    (PyTorch's blocked transpose) is ~3x faster. Inputs that are already time-major in memory
+    (e.g. projections transposed as views) are permuted directly."""
     xs = x[..., s:e]
+    T = xs.shape[-1]
+    lead = xs.shape[:-1]
+    if x.stride(-1) == 1 and T > 1:
+        rows = xs.numel() // T if T else 0
+        flat = xs.float().contiguous().view(rows, T)
+        return flat.t().contiguous().view(T, *lead)
     return xs.permute(xs.dim() - 1, *range(xs.dim() - 1)).float().contiguous()
+
+
+def _store_tm(dst, y_tm, s, e):
+    """Write a time-major chunk [T, b, ...] into dst[..., s:e] ([b, ..., l]) via a 2-D transpose."""
+    T = y_tm.shape[0]
+    rows = y_tm.numel() // T if T else 0
+    dst[..., s:e].copy_(y_tm.reshape(T, rows).t().contiguous().view(*dst.shape[:-1], T))
 
 
 class _Geometry:
@@ -164,7 +182,7 @@ def scan_forward(u, delta, A, B, C, D, z, delta_bias, softplus, reverse, initial
             y.addcmul_(uc, Df)
         if z is not None:
             y.mul_(F.silu(_tm(z, s, e)))
-        out[:, :, s:e].copy_(y.permute(1, 2, 0))
+        _store_tm(out, y, s, e)
         carry.copy_(H[Tc] if not reverse else H[0])
     if keep_boundaries:
         boundaries = torch.stack(boundaries) if boundaries else carry.new_zeros(0, b, G, n, Dg)
@@ -212,7 +230,7 @@ def scan_backward(u, delta, A, B, C, D, z, delta_bias, softplus, reverse, chunk_
             if Df is not None:
                 y.addcmul_(uc, Df)
             # d silu(z)/dz = sigmoid(z) * (1 + z * (1 - sigmoid(z)))
-            gz[:, :, s:e].copy_((go * y * sz * (1 + zc * (1 - sz))).permute(1, 2, 0))
+            _store_tm(gz, go * y * sz * (1 + zc * (1 - sz)), s, e)
             gy = go * (zc * sz)
         else:
             gy = go
@@ -256,18 +274,10 @@ def scan_backward(u, delta, A, B, C, D, z, delta_bias, softplus, reverse, chunk_
         if gbias is not None:
             gbias += gdl.sum((0, 1))
 
-        gu[:, :, s:e].copy_(gu_c.permute(1, 2, 0))
-        gdelta[:, :, s:e].copy_(gdl.permute(1, 2, 0))
-        if geo.gB == 1 and B.dim() == 3:
-            gB[:, :, s:e].copy_(gB_c.sum(2).permute(1, 2, 0))
-        else:
-            gB_c = gB_c if geo.gB == G else gB_c.sum(2, keepdim=True)
-            gB[..., s:e].copy_(gB_c.permute(1, 2, 3, 0))
-        if geo.gC == 1 and C.dim() == 3:
-            gC[:, :, s:e].copy_(gC_c.sum(2).permute(1, 2, 0))
-        else:
-            gC_c = gC_c if geo.gC == G else gC_c.sum(2, keepdim=True)
-            gC[..., s:e].copy_(gC_c.permute(1, 2, 3, 0))
+        _store_tm(gu, gu_c, s, e)
+        _store_tm(gdelta, gdl, s, e)
+        _store_tm(gB, gB_c.sum(2) if B.dim() == 3 else (gB_c if geo.gB == G else gB_c.sum(2, keepdim=True)), s, e)
+        _store_tm(gC, gC_c.sum(2) if C.dim() == 3 else (gC_c if geo.gC == G else gC_c.sum(2, keepdim=True)), s, e)
     return gu, gdelta, geo.A_grad(gA), gB, gC, gD, gz, gbias, geo.state_out(carry)
 
 
