@@ -35,6 +35,27 @@ DEFAULT_LENGTHS = [1024, 2048, 4096, 8192, 16384, 32768, 65536]
 # The reference loop is skipped beyond these lengths: it would take minutes (and, with autograd,
 # many GB: every step keeps its own graph nodes).
 REF_MAX_L = {"fwd": 16384, "fwd+bwd": 4096}
+# `ref_full` (forward only): its autograd backward is O(L^2) (every per-step index of a
+# full-length tensor creates a full-size zero gradient), ~3 minutes already at L=1024.
+REF_FULL_MAX_L = {"fwd": 16384, "fwd+bwd": 0}
+
+
+def scan_materialized(u, delta, A, B, C, D, z, delta_bias, delta_softplus=True):
+    """Baseline with the structure of mamba-ssm's ``selective_scan_ref`` (the yardstick of the
+    project's performance notes): exp(delta*A) and delta*B*u are materialised for the whole
+    sequence as [b, d, l, n] tensors, then a per-step loop indexes them."""
+    delta = delta + delta_bias[:, None]
+    if delta_softplus:
+        delta = torch.nn.functional.softplus(delta)
+    dA = torch.exp(torch.einsum("bdl,dn->bdln", delta, A))
+    dBu = torch.einsum("bdl,bnl,bdl->bdln", delta, B, u)
+    h = u.new_zeros(u.shape[0], u.shape[1], A.shape[1])
+    ys = []
+    for i in range(u.shape[2]):
+        h = dA[:, :, i] * h + dBu[:, :, i]
+        ys.append(torch.einsum("bdn,bn->bd", h, C[:, :, i]))
+    y = torch.stack(ys, dim=2) + u * D[:, None]
+    return y * torch.nn.functional.silu(z)
 
 
 def _status_kb(field):
@@ -68,11 +89,15 @@ def worker(impl, L, mode, b, d, n, repeats, device):
         for v in inp.values():
             v.grad = None
         if train:
-            out = selective_scan(**inp, delta_softplus=True, impl=impl)
+            out = (scan_materialized(**inp) if impl == "ref_full"
+                   else selective_scan(**inp, delta_softplus=True, impl=impl))
             out.backward(gout)
         else:
             with torch.no_grad():
-                selective_scan(**inp, delta_softplus=True, impl=impl)
+                if impl == "ref_full":
+                    scan_materialized(**inp)
+                else:
+                    selective_scan(**inp, delta_softplus=True, impl=impl)
 
     if cuda:
         once()  # warm-up (kernel selection, allocator)
@@ -155,7 +180,7 @@ def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--worker", nargs=3, metavar=("IMPL", "L", "MODE"), help=argparse.SUPPRESS)
     p.add_argument("--lengths", default=",".join(map(str, DEFAULT_LENGTHS)))
-    p.add_argument("--impls", default="ref,torch")
+    p.add_argument("--impls", default="ref_full,ref,torch")
     p.add_argument("--batch", type=int, default=4)
     p.add_argument("--d-inner", type=int, default=256)
     p.add_argument("--d-state", type=int, default=16)
@@ -184,7 +209,7 @@ def main():
     for L in lengths:
         for mode in ("fwd", "fwd+bwd"):
             for impl in impls:
-                if impl == "ref" and L > REF_MAX_L[mode]:
+                if (impl == "ref" and L > REF_MAX_L[mode]) or (impl == "ref_full" and L > REF_FULL_MAX_L[mode]):
                     results[(impl, L, mode)] = None
                     continue
                 r = run_config(impl, L, mode, args)
@@ -196,20 +221,22 @@ def main():
         r = results.get((impl, L, mode))
         return "skipped" if r is None else f"{r['ms']:.0f} ms / {r['peak_mb']:.0f} MB"
 
-    def speedup(L, mode):
-        r, t = results.get(("ref", L, mode)), results.get(("torch", L, mode))
+    def speedup(base, L, mode):
+        r, t = results.get((base, L, mode)), results.get(("torch", L, mode))
         return "" if not r or not t else f"{r['ms'] / t['ms']:.1f}x"
 
+    bases = [i for i in ("ref_full", "ref") if i in impls] if "torch" in impls else []
+    shown = {mode: [i for i in impls if not (i == "ref_full" and mode == "fwd+bwd")] for mode in ("fwd", "fwd+bwd")}
     head = ["L", "floor: memory", "floor: exp"]
     for mode in ("fwd", "fwd+bwd"):
-        head += [f"{impl} {mode}" for impl in impls] + ([f"speed-up {mode}"] if {"ref", "torch"} <= set(impls) else [])
+        head += [f"{impl} {mode}" for impl in shown[mode]]
+        head += [f"torch vs {bs} {mode}" for bs in bases if not (bs == "ref_full" and mode == "fwd+bwd")]
     for L in lengths:
         el = b * d * L
         row = [str(L), f"{el * 16.5 / (args.bandwidth_gbs * 1e9) * 1e3:.3g} ms", f"{el * n / exp_rate * 1e3:.3g} ms"]
         for mode in ("fwd", "fwd+bwd"):
-            row += [cell(i, L, mode) for i in impls]
-            if {"ref", "torch"} <= set(impls):
-                row.append(speedup(L, mode))
+            row += [cell(i, L, mode) for i in shown[mode]]
+            row += [speedup(bs, L, mode) for bs in bases if not (bs == "ref_full" and mode == "fwd+bwd")]
         rows.append(row)
     table = "| " + " | ".join(head) + " |\n|" + "---|" * len(head) + "\n" + \
         "".join("| " + " | ".join(r) + " |\n" for r in rows)
@@ -226,7 +253,10 @@ def main():
             f"softplus; minimum of {args.repeats} runs, each configuration in its own process. Cells: time / "
             f"{mem_note}. `ref` = the readable per-step loop "
             f"(`impl=\"ref\"`, autograd for the backward), skipped beyond L={REF_MAX_L['fwd']} (fwd) and "
-            f"L={REF_MAX_L['fwd+bwd']} (fwd+bwd), where it would take minutes; `torch` = the chunked "
+            f"L={REF_MAX_L['fwd+bwd']} (fwd+bwd), where it would take minutes; `ref_full` = a baseline with "
+            f"the structure of mamba-ssm's `selective_scan_ref` (materialises [b, d, l, n] tensors; the yardstick "
+            f"of reference/performance.md), forward only up to L={REF_FULL_MAX_L['fwd']} (its autograd "
+            f"backward is O(L^2)); `torch` = the chunked "
             f"loop with the hand-written backward. Floors: memory = b*d*L*16.5 B / {args.bandwidth_gbs:g} GB/s; "
             f"exp = b*d*L*N exps at the measured torch.exp throughput of {exp_rate / 1e9:.2f} G/s.\n\n"
             + table)
