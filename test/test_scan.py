@@ -165,7 +165,10 @@ def test_dispatch(monkeypatch):
     assert resolve_impl("auto", cpu) == "torch"
     monkeypatch.setenv("SPEECHSLYTHERIN_SCAN", "ref")
     assert resolve_impl(None, cpu) == "ref"
-    assert resolve_impl("torch", cpu) == "torch"  # explicit argument wins over the environment
+    assert resolve_impl("auto", cpu) == "ref"  # the default defers to the environment
+    assert resolve_impl("torch", cpu) == "torch"  # an explicit choice wins over the environment
+    monkeypatch.setenv("SPEECHSLYTHERIN_SCAN", "auto")
+    assert resolve_impl(None, cpu) == "torch"
     monkeypatch.setenv("SPEECHSLYTHERIN_SCAN", "bogus")
     with pytest.raises(ValueError, match="SPEECHSLYTHERIN_SCAN"):
         resolve_impl(None, cpu)
@@ -174,7 +177,7 @@ def test_dispatch(monkeypatch):
 
 
 def test_auto_env_ref_is_used(monkeypatch):
-    """impl='auto' on the public function defers to the environment variable (through None)."""
+    """The default impl='auto' on the public function defers to the environment variable."""
     inp = make_inputs(seed=1)
     monkeypatch.setenv("SPEECHSLYTHERIN_SCAN", "ref")
     calls = []
@@ -182,7 +185,8 @@ def test_auto_env_ref_is_used(monkeypatch):
     real = scan_mod.selective_scan_ref
     monkeypatch.setattr(scan_mod, "selective_scan_ref", lambda *a, **k: calls.append(1) or real(*a, **k))
     with torch.no_grad():
-        selective_scan(inp["u"], inp["delta"], inp["A"], inp["B"], inp["C"], impl=None)
+        selective_scan(inp["u"], inp["delta"], inp["A"], inp["B"], inp["C"])
+        selective_scan(inp["u"], inp["delta"], inp["A"], inp["B"], inp["C"], impl="torch")
     assert calls == [1]
 
 

@@ -5,9 +5,9 @@
 - ``cuda``:  mamba-ssm's ``selective_scan_fn``, imported lazily and only for CUDA tensors
              (mamba_ssm fails to import on CPU-only machines, so it is never imported at module load).
 
-Choice: the ``impl`` argument, else the ``SPEECHSLYTHERIN_SCAN`` environment variable
-(auto|ref|torch|cuda), else ``auto`` = cuda when the tensors are on a GPU and mamba_ssm imports,
-otherwise torch.
+Choice: an explicit ``impl`` argument (ref|torch|cuda); for ``impl="auto"`` (the default) or
+None, the ``SPEECHSLYTHERIN_SCAN`` environment variable (auto|ref|torch|cuda); ``auto`` = cuda
+when the tensors are on a GPU and mamba_ssm imports, otherwise torch.
 """
 
 import functools
@@ -38,7 +38,7 @@ def cuda_scan_available():
 
 def resolve_impl(impl, device):
     """Turn ``impl`` (None/'auto'/name) into the concrete implementation name for ``device``."""
-    if impl is None:
+    if impl is None or impl.lower() == "auto":  # not chosen by the caller: the environment decides
         impl = os.environ.get(ENV_VAR, "auto") or "auto"
     impl = impl.lower()
     if impl not in IMPLS:
