@@ -209,3 +209,13 @@ def test_large_steps_stay_finite():
         ref = selective_scan(inp["u"], delta, inp["A"] * 10, inp["B"], inp["C"], inp["D"], impl="ref")
     assert torch.isfinite(out).all()
     assert_close(out, ref, "large steps")
+
+
+def test_default_chunking_on_a_longer_sequence():
+    """Realistic state size (n=16), several default-sized chunks, all gradients."""
+    inp = make_inputs(b=2, d=32, n=16, L=600, seed=12)
+    ref = run_and_grad(selective_scan_ref, inp, True, False, True)
+    fast = run_and_grad(selective_scan_torch, inp, True, False, True)
+    assert_close(fast[0], ref[0], "out")
+    for k in ref[2]:
+        assert_close(fast[2][k], ref[2][k], f"grad {k}", rtol=3e-4)

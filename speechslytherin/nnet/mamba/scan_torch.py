@@ -71,14 +71,15 @@ class _Geometry:
         self.n = A.shape[1]
         self.gB, self.gC = _groups(B, "B"), _groups(C, "C")
         self.G = max(self.gB, self.gC)
-        for g, name in ((self.gB, "B"), (self.gC, "C")):
+        for g in (self.gB, self.gC):
             if g not in (1, self.G):
                 raise ValueError(f"selective_scan: B and C group counts differ ({self.gB} vs {self.gC}); "
                                  "use equal counts or one of them ungrouped")
         if self.d % self.G:
             raise ValueError(f"selective_scan: d={self.d} channels not divisible by {self.G} groups of B/C")
         self.Dg = self.d // self.G
-        self.T = chunk_size or default_chunk_size(self.b, self.d, self.n)
+        # never larger than L: streaming calls with a few frames must not allocate full buffers
+        self.T = max(1, min(chunk_size or default_chunk_size(self.b, self.d, self.n), self.L))
         self.chunks = [(s, min(s + self.T, self.L)) for s in range(0, self.L, self.T)]
 
     def state_view(self, h):  # [b, d, n] -> [b, G, N, Dg]
