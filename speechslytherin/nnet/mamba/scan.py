@@ -2,12 +2,14 @@
 
 - ``ref``:   readable sequential loop with autograd (tests, specification).
 - ``torch``: chunked sequential loop with a hand-written backward (CPU; also works on CUDA).
+- ``parallel``: long chunks solved by a parallel scan, hand-written backward (the GPU path
+             when mamba-ssm is missing; see scan_parallel.py).
 - ``cuda``:  mamba-ssm's ``selective_scan_fn``, imported lazily and only for CUDA tensors
              (mamba_ssm fails to import on CPU-only machines, so it is never imported at module load).
 
-Choice: an explicit ``impl`` argument (ref|torch|cuda); for ``impl="auto"`` (the default) or
-None, the ``SPEECHSLYTHERIN_SCAN`` environment variable (auto|ref|torch|cuda); ``auto`` = cuda
-when the tensors are on a GPU and mamba_ssm imports, otherwise torch.
+Choice: an explicit ``impl`` argument (ref|torch|parallel|cuda); for ``impl="auto"`` (the default) or
+None, the ``SPEECHSLYTHERIN_SCAN`` environment variable (same names); ``auto`` = on a GPU,
+cuda when mamba_ssm imports, else parallel; on CPU, torch.
 """
 
 import functools
@@ -15,10 +17,11 @@ import os
 
 import torch
 
+from .scan_parallel import selective_scan_parallel
 from .scan_ref import selective_scan_ref
 from .scan_torch import selective_scan_torch
 
-IMPLS = ("auto", "ref", "torch", "cuda")
+IMPLS = ("auto", "ref", "torch", "parallel", "cuda")
 ENV_VAR = "SPEECHSLYTHERIN_SCAN"
 
 
@@ -45,7 +48,9 @@ def resolve_impl(impl, device):
         raise ValueError(f"selective_scan: unknown impl {impl!r} (from argument or ${ENV_VAR}); "
                          f"choose one of {', '.join(IMPLS)}")
     if impl == "auto":
-        return "cuda" if device.type == "cuda" and _cuda_scan_fn() is not None else "torch"
+        if device.type == "cuda":
+            return "cuda" if _cuda_scan_fn() is not None else "parallel"
+        return "torch"
     if impl == "cuda":
         if device.type != "cuda":
             raise ValueError("selective_scan(impl='cuda') needs CUDA tensors; use impl='torch' on CPU")
@@ -106,6 +111,9 @@ def selective_scan(u, delta, A, B, C, D=None, z=None, delta_bias=None, delta_sof
     if which == "ref":
         return selective_scan_ref(u, delta, A, B, C, D, z, delta_bias, delta_softplus,
                                   return_last_state, reverse)
+    if which == "parallel":
+        return selective_scan_parallel(u, delta, A, B, C, D, z, delta_bias, delta_softplus,
+                                       return_last_state, reverse)
     if which == "torch":
         return selective_scan_torch(u, delta, A, B, C, D, z, delta_bias, delta_softplus,
                                     return_last_state, reverse)
