@@ -38,12 +38,13 @@ MIX_SR = 8000
 MIN_DURATION_S = 1.3  # after silence trimming
 MAX_DURATION_S = 6.0
 PROMPT_RAW_RANGE_S = (1.5, 8.0)  # recorded prompts considered (before trimming)
-SPLITS = ("tr", "cv", "tt")
+TEST_VOICES = ("real", "tts")
 
 # Non-TTS voices per split. Persons never cross splits (flite kal16 = festival kal, flite slt
 # = festival slt_hts, so those share a split).
 FLITE_SPLIT = {"kal16": "tr", "awb": "tr", "slt": "tr", "rms": "cv"}
 FESTIVAL_SPLIT = {"cmu_us_slt_arctic_hts": "tr", "ked_diphone": "cv"}
+FESTIVAL_SPLIT_TTS_TEST = {"cmu_us_slt_arctic_hts": "tr", "ked_diphone": "tt"}
 # Typical mean pitch (Hz) of each flite voice, varied per utterance.
 FLITE_F0 = {"kal16": 105.0, "awb": 110.0, "rms": 100.0, "slt": 175.0}
 
@@ -51,17 +52,17 @@ SCALES = {
     # espeak speakers per split, utterances per speaker per split, mixtures per split,
     # which flite/festival voices join, real speakers in tt.
     "tiny": dict(
-        espeak={"tr": 2, "cv": 1}, utts={"tr": 6, "cv": 6, "tt": 4},
+        espeak={"tr": 2, "cv": 1, "tt": 2}, utts={"tr": 6, "cv": 6, "tt": 4},
         mixtures={"tr": 24, "cv": 8, "tt": 8}, flite=("kal16", "awb", "rms"), festival=(),
         real_persons=("allison", "june", "carlo"),
     ),
     "small": dict(
-        espeak={"tr": 12, "cv": 3}, utts={"tr": 30, "cv": 20, "tt": 30},
+        espeak={"tr": 12, "cv": 3, "tt": 4}, utts={"tr": 30, "cv": 20, "tt": 30},
         mixtures={"tr": 600, "cv": 100, "tt": 100}, flite=tuple(FLITE_SPLIT),
         festival=tuple(FESTIVAL_SPLIT), real_persons=None,
     ),
     "default": dict(
-        espeak={"tr": 44, "cv": 6}, utts={"tr": 60, "cv": 30, "tt": 80},
+        espeak={"tr": 44, "cv": 6, "tt": 6}, utts={"tr": 60, "cv": 30, "tt": 80},
         mixtures={"tr": 3000, "cv": 300, "tt": 300}, flite=tuple(FLITE_SPLIT),
         festival=tuple(FESTIVAL_SPLIT), real_persons=None,
     ),
@@ -83,30 +84,49 @@ def _rng(seed, purpose):
     return np.random.default_rng([int(seed), int(purpose)])
 
 
-def _speaker_code(split, index):
-    prefix = {"tr": "t", "cv": "v", "tt": "r"}[split]
+def splits_for(test_voices):
+    """Splits written: the test split is recorded people ("real") or unseen TTS voices ("tts");
+    with "tts" the recorded people still get their own extra split, tt_real."""
+    if test_voices not in TEST_VOICES:
+        raise ValueError(f"test_voices must be one of {TEST_VOICES}, got {test_voices!r}")
+    return ("tr", "cv", "tt") if test_voices == "real" else ("tr", "cv", "tt", "tt_real")
+
+
+def _speaker_code(split, index, test_voices):
+    prefixes = {"tr": "t", "cv": "v", "tt": "r" if test_voices == "real" else "e", "tt_real": "r"}
     digits = "0123456789abcdefghijklmnopqrstuvwxyz"
-    return prefix + digits[index // 36] + digits[index % 36]
+    return prefixes[split] + digits[index // 36] + digits[index % 36]
+
+
+def utterance_count(cfg, split):
+    return cfg["utts"]["tt" if split == "tt_real" else split]
 
 
 # ----------------------------------------------------------------------------- planning
-def plan_speakers(inventory, scale, seed):
+def plan_speakers(inventory, scale, seed, test_voices="real"):
     """Speaker records {code, split, engine, voice, person, ...} for every split."""
     cfg = SCALES[scale]
+    splits = splits_for(test_voices)
     rng = _rng(seed, 1)
     speakers = []
-    # eSpeak NG: variants (voice qualities) are split between tr and cv, accents are free.
+    # eSpeak NG: variants (voice qualities) are split between the splits, accents are free.
     variants = list(inventory.espeak_variants)
     rng.shuffle(variants)
-    n_tr, n_cv = cfg["espeak"]["tr"], cfg["espeak"]["cv"]
-    n_cv_variants = max(1, min(len(variants) // 5, n_cv)) if n_cv else 0
-    variant_pool = {"cv": variants[:n_cv_variants], "tr": variants[n_cv_variants:]}
-    for split, count in (("tr", n_tr), ("cv", n_cv)):
+    tts_splits = ("tr", "cv") if test_voices == "real" else ("tr", "cv", "tt")
+    counts = {split: cfg["espeak"][split] for split in tts_splits}
+    variant_pool, used = {}, 0
+    for split in tts_splits[1:]:
+        n_variants = max(1, min(len(variants) // 6, counts[split]))
+        variant_pool[split] = variants[used : used + n_variants]
+        used += n_variants
+    variant_pool["tr"] = variants[used:]
+    for split in tts_splits:
         grid = [(a, v) for v in variant_pool[split] for a in voices.ESPEAK_ACCENTS]
-        if count > len(grid):
-            raise ValueError(f"scale {scale!r} asks {count} eSpeak voices for {split}, only {len(grid)} exist")
-        order = rng.permutation(len(grid))[:count]
-        for k in sorted(order):
+        if counts[split] > len(grid):
+            raise ValueError(
+                f"scale {scale!r} asks {counts[split]} eSpeak voices for {split}, only {len(grid)} exist"
+            )
+        for k in sorted(rng.permutation(len(grid))[: counts[split]]):
             accent, variant = grid[k]
             speakers.append(dict(
                 split=split, engine="espeak-ng", voice=f"{accent}+{variant}", person=f"espeak:{variant}",
@@ -119,17 +139,18 @@ def plan_speakers(inventory, scale, seed):
                                  person=voices.FLITE_VOICES[name], base_f0=FLITE_F0[name]))
     for name in cfg["festival"]:
         if name in inventory.festival_voices:
-            speakers.append(dict(split=FESTIVAL_SPLIT[name], engine="festival", voice=name,
+            split = FESTIVAL_SPLIT[name] if test_voices == "real" else FESTIVAL_SPLIT_TTS_TEST[name]
+            speakers.append(dict(split=split, engine="festival", voice=name,
                                  person=voices.FESTIVAL_VOICE_PACKAGES[name][0]))
     persons = sorted({s.person for s in inventory.prompt_sets}, key=[p.person for p in voices.PROMPT_SETS].index)
     if cfg["real_persons"] is not None:
         persons = [p for p in persons if p in cfg["real_persons"]]
     for person in persons:
         sets = [s for s in inventory.prompt_sets if s.person == person]
-        speakers.append(dict(split="tt", engine="asterisk", voice="+".join(s.folder for s in sets),
+        speakers.append(dict(split=splits[-1], engine="asterisk", voice="+".join(s.folder for s in sets),
                              person=person))
     # espeak-ng + flite kal share no person, but flite slt and festival slt do: one speaker code
-    by_split = {split: [] for split in SPLITS}
+    by_split = {split: [] for split in splits}
     merged = {}
     for spk in speakers:
         key = (spk["split"], spk["person"]) if spk["engine"] in ("flite", "festival") else None
@@ -137,12 +158,12 @@ def plan_speakers(inventory, scale, seed):
             merged[key]["extra_voices"].append((spk["engine"], spk["voice"]))
             continue
         spk["extra_voices"] = []
-        spk["code"] = _speaker_code(spk["split"], len(by_split[spk["split"]]))
+        spk["code"] = _speaker_code(spk["split"], len(by_split[spk["split"]]), test_voices)
         by_split[spk["split"]].append(spk)
         if key is not None:
             merged[key] = spk
     _check_disjoint(by_split)
-    return [spk for split in SPLITS for spk in by_split[split]]
+    return [spk for split in splits for spk in by_split[split]]
 
 
 def _check_disjoint(by_split):
@@ -304,6 +325,24 @@ def _run_batches(batches, out_root, n_jobs, progress):
         return list(_progress(pool.imap(_process_batch, tasks, chunksize=4), progress, len(tasks)))
 
 
+def _write_mixture_chunk(args):
+    split_dir, plans, wavs = args
+    return twomix.write_mixtures(split_dir, plans, wavs, MIX_SR)
+
+
+def _write_mixtures_parallel(split_dir, plans, wavs_8k, n_jobs, chunk=100):
+    """Mixture files are independent: write chunks of them in the worker processes."""
+    tasks = []
+    for start in range(0, len(plans), chunk):
+        part = plans[start : start + chunk]
+        needed = {u: wavs_8k[u] for p in part for u in (p[0], p[2])}
+        tasks.append((split_dir, part, needed))
+    if n_jobs <= 1:
+        return [_write_mixture_chunk(t) for t in tasks]
+    with multiprocessing.get_context("fork").Pool(n_jobs) as pool:
+        return pool.map(_write_mixture_chunk, tasks)
+
+
 def _progress(iterable, enabled, total=None):
     if not enabled:
         return iterable
@@ -315,9 +354,9 @@ def _progress(iterable, enabled, total=None):
 
 
 # ----------------------------------------------------------------------------- orchestration
-def corpus_parameters(scale, seed, inventory):
+def corpus_parameters(scale, seed, inventory, test_voices="real"):
     return {"format_version": FORMAT_VERSION, "scale": scale, "seed": int(seed),
-            "inventory": inventory.signature()}
+            "test_voices": test_voices, "inventory": inventory.signature()}
 
 
 def _check_existing(out_dir, params):
@@ -343,13 +382,18 @@ def _check_existing(out_dir, params):
     return False
 
 
-def make_mini(out_dir, scale="default", seed=0, jobs=2, progress=False, log=print):
-    """Build the corpus in out_dir (no-op if already built with the same parameters)."""
+def make_mini(out_dir, scale="default", seed=0, jobs=2, test_voices="real", progress=False, log=print):
+    """Build the corpus in out_dir (no-op if already built with the same parameters).
+
+    test_voices="real": tt = recorded people (out-of-domain for TTS-trained models);
+    "tts": tt = unseen TTS voices (matched), plus tt_real = the recorded people.
+    """
     if scale not in SCALES:
         raise ValueError(f"unknown scale {scale!r}; choose one of {sorted(SCALES)}")
+    splits_for(test_voices)
     out_dir = os.path.abspath(out_dir)
     inventory = voices.require_inventory()
-    params = corpus_parameters(scale, seed, inventory)
+    params = corpus_parameters(scale, seed, inventory, test_voices)
     if _check_existing(out_dir, params):
         log(f"{out_dir}: mini corpus already complete ({scale}, seed {seed}); nothing to do.")
         return json.load(open(os.path.join(out_dir, ".complete"), encoding="utf-8"))
@@ -358,7 +402,7 @@ def make_mini(out_dir, scale="default", seed=0, jobs=2, progress=False, log=prin
     os.makedirs(parent, exist_ok=True)
     tmp_root = tempfile.mkdtemp(prefix=f".{os.path.basename(out_dir)}.tmp-", dir=parent)
     try:
-        summary = _build(tmp_root, scale, seed, jobs, inventory, progress, log)
+        summary = _build(tmp_root, scale, seed, jobs, inventory, test_voices, progress, log)
         summary.update(parameters=params, seconds=round(time.time() - start, 2), jobs=int(jobs))
         write_json_atomic(os.path.join(tmp_root, ".complete"), summary)
         _make_readable(tmp_root)
@@ -373,12 +417,14 @@ def make_mini(out_dir, scale="default", seed=0, jobs=2, progress=False, log=prin
     return summary
 
 
-def _build(root, scale, seed, n_jobs, inventory, progress, log):
+def _build(root, scale, seed, n_jobs, inventory, test_voices, progress, log):
     cfg = SCALES[scale]
     workdir = os.path.join(root, "_work")
     os.makedirs(workdir)
-    speakers = plan_speakers(inventory, scale, seed)
-    want = {spk["code"]: cfg["utts"][spk["split"]] for spk in speakers}
+    t0 = time.time()
+    splits = splits_for(test_voices)
+    speakers = plan_speakers(inventory, scale, seed, test_voices)
+    want = {spk["code"]: utterance_count(cfg, spk["split"]) for spk in speakers}
     streams = utterance_streams(speakers, inventory, seed, workdir)
     utterances, wavs_8k, by_speaker = {}, {}, {code: [] for code in want}
     dropped, made = [], 0
@@ -408,6 +454,7 @@ def _build(root, scale, seed, n_jobs, inventory, progress, log):
                 utterances[meta["uid"]] = meta
                 wavs_8k[meta["uid"]] = wav8
     shutil.rmtree(workdir)
+    log(f"mini corpus: {len(utterances)} utterances ready after {time.time() - t0:.1f} s")
     for spk in speakers:
         if len(by_speaker.get(spk["code"], [])) < max(2, want[spk["code"]] // 2):
             raise RuntimeError(
@@ -418,24 +465,26 @@ def _build(root, scale, seed, n_jobs, inventory, progress, log):
     _remove_empty_dirs(os.path.join(root, "wsj0"))
 
     mixture_counts = {}
-    for split_index, split in enumerate(SPLITS):
+    for split_index, split in enumerate(splits):
         split_speakers = {s["code"]: by_speaker[s["code"]] for s in speakers if s["split"] == split}
-        plans = twomix.plan_mixtures(split_speakers, cfg["mixtures"][split], _rng(seed, 10 + split_index))
+        plans = twomix.plan_mixtures(split_speakers, cfg["mixtures"]["tt" if split == "tt_real" else split],
+                                     _rng(seed, 10 + split_index))
         split_dir = os.path.join(root, "2speakers", "wav8k", "min", split)
-        twomix.write_mixtures(split_dir, plans, wavs_8k, MIX_SR)
+        _write_mixtures_parallel(split_dir, plans, wavs_8k, n_jobs)
         mixture_counts[split] = len(plans)
+    log(f"mini corpus: mixtures written after {time.time() - t0:.1f} s")
 
     speaker_table = {s["code"]: {k: v for k, v in s.items() if k not in ("code",)} for s in speakers}
     write_json_atomic(os.path.join(root, "utterances.json"), utterances)
     write_json_atomic(os.path.join(root, "speakers.json"), speaker_table)
     counts = {
-        "speakers": {split: sum(s["split"] == split for s in speakers) for split in SPLITS},
-        "utterances": {split: sum(u["split"] == split for u in utterances.values()) for split in SPLITS},
+        "speakers": {split: sum(s["split"] == split for s in speakers) for split in splits},
+        "utterances": {split: sum(u["split"] == split for u in utterances.values()) for split in splits},
         "mixtures": mixture_counts,
         "made": made,
         "dropped_for_length": len(dropped),
     }
-    write_text_atomic(os.path.join(root, "README.txt"), _readme(scale, seed, counts, speakers, inventory))
+    write_text_atomic(os.path.join(root, "README.txt"), _readme(scale, seed, test_voices, counts, speakers, inventory))
     return {"counts": counts}
 
 
@@ -454,17 +503,22 @@ def _remove_empty_dirs(top):
             os.rmdir(dirpath)
 
 
-def _readme(scale, seed, counts, speakers, inventory):
+def _readme(scale, seed, test_voices, counts, speakers, inventory):
     engines = sorted({s["engine"] for s in speakers})
     lines = [
         "speechslytherin mini corpus (synthesized offline; not a real-data benchmark)",
         "",
-        f"scale: {scale}   seed: {seed}   format version: {FORMAT_VERSION}",
-        f"made with: python -m speechslytherin.bin.make_mini --scale {scale} --seed {seed}",
+        f"scale: {scale}   seed: {seed}   test voices: {test_voices}   format version: {FORMAT_VERSION}",
+        f"made with: python -m speechslytherin.bin.make_mini --scale {scale} --seed {seed} "
+        f"--test-voices {test_voices}",
         f"counts: {json.dumps(counts)}",
         "",
-        "train (tr) and valid (cv) speakers are TTS voices, disjoint between the two splits;",
-        "test (tt) speakers are real people (Asterisk telephone prompts, 8 kHz studio recordings).",
+        "train (tr) and valid (cv) speakers are TTS voices; no voice or person is in two splits.",
+        ("test (tt) speakers are real people (Asterisk telephone prompts, 8 kHz studio recordings)."
+         if test_voices == "real" else
+         "test (tt) speakers are unseen TTS voices; tt_real holds the real people (Asterisk prompts)."),
+        "Measured: a model trained on the TTS voices does not carry over to the real people",
+        "(about 0 dB SI-SNRi on them), so real-speaker scores measure out-of-domain generalisation.",
         "2speakers/wav8k/min/: wsj0-2mix-like mixtures, ids <utt1>_<gain1 dB>_<utt2>_<gain2 dB>;",
         "  sources are level-normalised, scaled by +-x dB (x in [0, 2.5]), cut to the shorter one;",
         "  mix = s1 + s2 exactly (16-bit integers).",
