@@ -4,12 +4,14 @@
 - ``torch``: chunked sequential loop with a hand-written backward (CPU; also works on CUDA).
 - ``parallel``: long chunks solved by a parallel scan, hand-written backward (the GPU path
              when mamba-ssm is missing; see scan_parallel.py).
+- ``cpp``:   fused C++ loop for CPU tensors, forward and backward (scan_cpp.py; compiled on first
+             use, falls back to ``torch`` with one warning when it cannot be built).
 - ``cuda``:  mamba-ssm's ``selective_scan_fn``, imported lazily and only for CUDA tensors
              (mamba_ssm fails to import on CPU-only machines, so it is never imported at module load).
 
-Choice: an explicit ``impl`` argument (ref|torch|parallel|cuda); for ``impl="auto"`` (the default) or
+Choice: an explicit ``impl`` argument (ref|torch|parallel|cpp|cuda); for ``impl="auto"`` (the default) or
 None, the ``SPEECHSLYTHERIN_SCAN`` environment variable (same names); ``auto`` = on a GPU,
-cuda when mamba_ssm imports, else parallel; on CPU, torch.
+cuda when mamba_ssm imports, else parallel; on CPU, cpp when the extension builds, else torch.
 """
 
 import functools
@@ -17,11 +19,12 @@ import os
 
 import torch
 
+from .scan_cpp import cpp_scan_available, selective_scan_cpp
 from .scan_parallel import selective_scan_parallel
 from .scan_ref import selective_scan_ref
 from .scan_torch import selective_scan_torch
 
-IMPLS = ("auto", "ref", "torch", "parallel", "cuda")
+IMPLS = ("auto", "ref", "torch", "parallel", "cpp", "cuda")
 ENV_VAR = "SPEECHSLYTHERIN_SCAN"
 
 
@@ -50,7 +53,7 @@ def resolve_impl(impl, device):
     if impl == "auto":
         if device.type == "cuda":
             return "cuda" if _cuda_scan_fn() is not None else "parallel"
-        return "torch"
+        return "cpp" if device.type == "cpu" and cpp_scan_available() else "torch"
     if impl == "cuda":
         if device.type != "cuda":
             raise ValueError("selective_scan(impl='cuda') needs CUDA tensors; use impl='torch' on CPU")
@@ -114,6 +117,9 @@ def selective_scan(u, delta, A, B, C, D=None, z=None, delta_bias=None, delta_sof
     if which == "parallel":
         return selective_scan_parallel(u, delta, A, B, C, D, z, delta_bias, delta_softplus,
                                        return_last_state, reverse)
+    if which == "cpp":
+        return selective_scan_cpp(u, delta, A, B, C, D, z, delta_bias, delta_softplus,
+                                  return_last_state, reverse)
     if which == "torch":
         return selective_scan_torch(u, delta, A, B, C, D, z, delta_bias, delta_softplus,
                                     return_last_state, reverse)
