@@ -120,6 +120,37 @@ def worker(impl, L, mode, b, d, n, repeats, device):
     print(json.dumps({"ms": 1e3 * min(times), "peak_mb": peak / 1024}))
 
 
+def tasnet_table(impls, seconds, device, repeats):
+    """Mamba-TasNet S (from_preset("S")) on one mixture of ``seconds`` s at 8 kHz with each scan impl:
+    forward (eval, no grad) and forward+backward (train mode, loss = sum of the estimates)."""
+    from speechslytherin.models.sep.mamba_tasnet import MambaTasNet
+    sync = torch.cuda.synchronize if device == "cuda" else (lambda: None)
+    mix = torch.randn(1, int(8000 * seconds), device=device)
+    lines = ["| Mamba-TasNet S, 1 x %g s @ 8 kHz | forward | forward+backward |" % seconds, "|---|---|---|"]
+    for impl in impls:
+        torch.manual_seed(0)
+        model = MambaTasNet.from_preset("S", scan_impl=impl).to(device)
+
+        def fwd():
+            model.eval()
+            with torch.no_grad():
+                model(mix)
+
+        def train():
+            model.train()
+            model.zero_grad(set_to_none=True)
+            model(mix).sum().backward()
+
+        cells = []
+        for fn in (fwd, train):
+            fn()  # warm-up
+            sync()
+            cells.append(min(_timed(fn, sync) for _ in range(repeats)))
+        print(f"tasnet {impl}: fwd {cells[0] * 1e3:.0f} ms, fwd+bwd {cells[1] * 1e3:.0f} ms", flush=True)
+        lines.append(f"| `{impl}` | {cells[0] * 1e3:.0f} ms | {cells[1] * 1e3:.0f} ms |")
+    return "\n".join(lines) + "\n"
+
+
 def run_config(impl, L, mode, args):
     cmd = [sys.executable, __file__, "--worker", impl, str(L), mode, "--batch", str(args.batch),
            "--d-inner", str(args.d_inner), "--d-state", str(args.d_state), "--repeats", str(args.repeats), "--device", args.device]
@@ -190,6 +221,8 @@ def main():
     p.add_argument("--no-write", action="store_true")
     p.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
     p.add_argument("--ref-max", default=None, help="override REF_MAX_L as FWD,FWDBWD")
+    p.add_argument("--tasnet-seconds", type=float, default=0,
+                   help="also time Mamba-TasNet S on a mixture this long with each non-ref impl")
     args = p.parse_args()
     if args.worker:
         impl, L, mode = args.worker
@@ -221,22 +254,25 @@ def main():
         r = results.get((impl, L, mode))
         return "skipped" if r is None else f"{r['ms']:.0f} ms / {r['peak_mb']:.0f} MB"
 
-    def speedup(base, L, mode):
-        r, t = results.get((base, L, mode)), results.get(("torch", L, mode))
+    def speedup(base, L, mode, fast="torch"):
+        r, t = results.get((base, L, mode)), results.get((fast, L, mode))
         return "" if not r or not t else f"{r['ms'] / t['ms']:.1f}x"
 
     bases = [i for i in ("ref_full", "ref") if i in impls] if "torch" in impls else []
+    par_vs_torch = "parallel" in impls and "torch" in impls
     shown = {mode: [i for i in impls if not (i == "ref_full" and mode == "fwd+bwd")] for mode in ("fwd", "fwd+bwd")}
     head = ["L", "floor: memory", "floor: exp"]
     for mode in ("fwd", "fwd+bwd"):
         head += [f"{impl} {mode}" for impl in shown[mode]]
         head += [f"torch vs {bs} {mode}" for bs in bases if not (bs == "ref_full" and mode == "fwd+bwd")]
+        head += [f"parallel vs torch {mode}"] if par_vs_torch else []
     for L in lengths:
         el = b * d * L
         row = [str(L), f"{el * 16.5 / (args.bandwidth_gbs * 1e9) * 1e3:.3g} ms", f"{el * n / exp_rate * 1e3:.3g} ms"]
         for mode in ("fwd", "fwd+bwd"):
             row += [cell(i, L, mode) for i in shown[mode]]
             row += [speedup(bs, L, mode) for bs in bases if not (bs == "ref_full" and mode == "fwd+bwd")]
+            row += [speedup("torch", L, mode, fast="parallel")] if par_vs_torch else []
         rows.append(row)
     table = "| " + " | ".join(head) + " |\n|" + "---|" * len(head) + "\n" + \
         "".join("| " + " | ".join(r) + " |\n" for r in rows)
@@ -257,9 +293,13 @@ def main():
             f"the structure of mamba-ssm's `selective_scan_ref` (materialises [b, d, l, n] tensors; the yardstick "
             f"of reference/performance.md), forward only up to L={REF_FULL_MAX_L['fwd']} (its autograd "
             f"backward is O(L^2)); `torch` = the chunked "
-            f"loop with the hand-written backward. Floors: memory = b*d*L*16.5 B / {args.bandwidth_gbs:g} GB/s; "
+            f"loop with the hand-written backward; `parallel` = chunks of many steps solved by a parallel "
+            f"odd/even scan (`impl=\"parallel\"`, the GPU default without mamba-ssm). Floors: memory = b*d*L*16.5 B / {args.bandwidth_gbs:g} GB/s; "
             f"exp = b*d*L*N exps at the measured torch.exp throughput of {exp_rate / 1e9:.2f} G/s.\n\n"
             + table)
+    model_impls = [i for i in impls if i not in ("ref", "ref_full")]
+    if args.tasnet_seconds and model_impls:
+        text += "\n" + tasnet_table(model_impls, args.tasnet_seconds, args.device, args.repeats)
     print("\n" + text)
     if not args.no_write:
         write_section(Path(args.out), text, section)

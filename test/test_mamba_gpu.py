@@ -80,3 +80,47 @@ def test_mixer_runs_on_cuda_with_auto_impl():
     y = m(torch.randn(2, 100, 32, device="cuda"))
     y.sum().backward()
     assert torch.isfinite(y).all() and torch.isfinite(m.A_log.grad).all()
+
+
+@needs_cuda
+@pytest.mark.parametrize("reverse", [False, True])
+@pytest.mark.parametrize("groups", [None, 2])
+@pytest.mark.parametrize("chunk_size", [None, 96])
+def test_parallel_scan_cuda_matches_torch_scan(reverse, groups, chunk_size):
+    """The GPU default without mamba-ssm (impl='parallel') against the chunked loop, one long chunk
+    (default size) and several short ones."""
+    from speechslytherin.nnet.mamba.scan_parallel import selective_scan_parallel
+
+    inp = inputs("cuda", groups=groups, L=1000, n=16)
+    o1, h1, g1 = run(inp, "torch", reverse)
+    inp2 = {k: v.detach().clone().requires_grad_() for k, v in inp.items()}
+    out, last = selective_scan_parallel(**inp2, delta_softplus=True, return_last_state=True, reverse=reverse,
+                                        chunk_size=chunk_size)
+    g = torch.Generator().manual_seed(1)
+    loss = (out * torch.randn(out.shape, generator=g).to(out.device)).sum()
+    g2 = dict(zip(inp2, torch.autograd.grad(loss, list(inp2.values()))))
+    assert rel_err(out.detach(), o1) < 1e-4 and rel_err(last.detach(), h1) < 1e-4
+    for k in g1:
+        assert rel_err(g2[k], g1[k]) < 1e-4, k
+
+
+@needs_cuda
+def test_auto_on_cuda_picks_parallel_without_kernel(monkeypatch):
+    from speechslytherin.nnet.mamba.scan import resolve_impl
+
+    monkeypatch.delenv("SPEECHSLYTHERIN_SCAN", raising=False)
+    expect = "cuda" if cuda_scan_available() else "parallel"
+    assert resolve_impl(None, torch.device("cuda")) == expect
+
+
+@needs_cuda
+def test_parallel_scan_large_steps_finite_on_cuda():
+    inp = inputs("cuda", L=4096, n=16)
+    with torch.no_grad():
+        inp["delta"].mul_(20).add_(30)
+        inp["A"].mul_(40)
+    o1, h1, g1 = run(inp, "parallel")
+    o2, h2, g2 = run({k: v.detach().clone().requires_grad_() for k, v in inp.items()}, "torch")
+    assert torch.isfinite(o1).all() and rel_err(o1, o2) < 1e-4
+    for k in g1:
+        assert torch.isfinite(g1[k]).all() and rel_err(g1[k], g2[k]) < 1e-4, k
