@@ -359,12 +359,16 @@ def corpus_parameters(scale, seed, inventory, test_voices="real"):
             "test_voices": test_voices, "inventory": inventory.signature()}
 
 
+def _read_marker(out_dir):
+    with open(os.path.join(out_dir, ".complete"), encoding="utf-8") as f:
+        return json.load(f)
+
+
 def _check_existing(out_dir, params):
     """True if out_dir already holds this corpus; raises if it holds anything else."""
     marker = os.path.join(out_dir, ".complete")
     if os.path.isfile(marker):
-        with open(marker, encoding="utf-8") as f:
-            found = json.load(f).get("parameters")
+        found = _read_marker(out_dir).get("parameters")
         if found == params:
             return True
         raise CorpusExistsError(
@@ -374,6 +378,8 @@ def _check_existing(out_dir, params):
             f"Choose a new --out (e.g. {out_dir.rstrip('/')}_{params['scale']}_seed{params['seed']}) "
             "or delete the old folder."
         )
+    if os.path.exists(out_dir) and not os.path.isdir(out_dir):
+        raise CorpusExistsError(f"{out_dir} exists and is a file, not a folder; choose another --out.")
     if os.path.isdir(out_dir) and os.listdir(out_dir):
         raise CorpusExistsError(
             f"{out_dir} exists and is not a finished mini corpus (no .complete marker). "
@@ -396,7 +402,7 @@ def make_mini(out_dir, scale="default", seed=0, jobs=2, test_voices="real", prog
     params = corpus_parameters(scale, seed, inventory, test_voices)
     if _check_existing(out_dir, params):
         log(f"{out_dir}: mini corpus already complete ({scale}, seed {seed}); nothing to do.")
-        return json.load(open(os.path.join(out_dir, ".complete"), encoding="utf-8"))
+        return _read_marker(out_dir)
     start = time.time()
     parent = os.path.dirname(out_dir)
     os.makedirs(parent, exist_ok=True)
@@ -408,7 +414,14 @@ def make_mini(out_dir, scale="default", seed=0, jobs=2, test_voices="real", prog
         _make_readable(tmp_root)
         if os.path.isdir(out_dir):
             os.rmdir(out_dir)  # empty (checked above)
-        os.rename(tmp_root, out_dir)
+        try:
+            os.rename(tmp_root, out_dir)
+        except OSError:
+            # another run finished the same folder meanwhile: fine if it is this corpus
+            if not _check_existing(out_dir, params):
+                raise
+            shutil.rmtree(tmp_root, ignore_errors=True)
+            return _read_marker(out_dir)
     except BaseException:
         shutil.rmtree(tmp_root, ignore_errors=True)
         raise
