@@ -142,7 +142,8 @@ def plan_speakers(inventory, scale, seed, test_voices="real"):
             split = FESTIVAL_SPLIT[name] if test_voices == "real" else FESTIVAL_SPLIT_TTS_TEST[name]
             speakers.append(dict(split=split, engine="festival", voice=name,
                                  person=voices.FESTIVAL_VOICE_PACKAGES[name][0]))
-    persons = sorted({s.person for s in inventory.prompt_sets}, key=[p.person for p in voices.PROMPT_SETS].index)
+    person_order = [p.person for p in voices.PROMPT_SETS]
+    persons = sorted({s.person for s in inventory.prompt_sets}, key=person_order.index)
     if cfg["real_persons"] is not None:
         persons = [p for p in persons if p in cfg["real_persons"]]
     for person in persons:
@@ -497,7 +498,8 @@ def _build(root, scale, seed, n_jobs, inventory, test_voices, progress, log):
         "made": made,
         "dropped_for_length": len(dropped),
     }
-    write_text_atomic(os.path.join(root, "README.txt"), _readme(scale, seed, test_voices, counts, speakers, inventory))
+    readme = _readme(scale, seed, test_voices, counts, speakers, inventory)
+    write_text_atomic(os.path.join(root, "README.txt"), readme)
     return {"counts": counts}
 
 
@@ -544,6 +546,6 @@ def _readme(scale, seed, test_voices, counts, speakers, inventory):
         "",
         "licences of the material:",
     ]
-    lines += [f"  {LICENCES[e if e != 'espeak-ng' else 'espeak-ng']}" for e in engines]
+    lines += [f"  {LICENCES[e]}" for e in engines]
     lines += ["  Asterisk prompt transcripts come from the asterisk-core-sounds-XX packages.", ""]
     return "\n".join(lines)
