@@ -28,6 +28,11 @@
 #include <cstring>
 #include <vector>
 
+#if defined(__AVX512F__)
+#include <immintrin.h>
+#define SS_AVX512 1
+#endif
+
 namespace {
 
 constexpr int kMaxRuntimeN = 256;
@@ -68,6 +73,30 @@ static inline float log1p_unit(float y) {
   p = std::fma(p, s2, 1.0f);
   return 2.0f * s * p;
 }
+
+
+#ifdef SS_AVX512
+// 16-wide exp: clamp, k = round(x / ln2), r = x - k ln2 (two-part ln2), degree-7 Taylor p(r),
+// exp = p * 2^k through vscalefps (exact, handles under/overflow). NaN propagates (max/min return
+// their second operand when one is NaN).
+static inline __m512 exp16(__m512 x) {
+  x = _mm512_max_ps(_mm512_set1_ps(-103.9f), x);
+  x = _mm512_min_ps(_mm512_set1_ps(88.8f), x);
+  const __m512 k = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f)),
+                                        _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+  __m512 r = _mm512_fnmadd_ps(k, _mm512_set1_ps(0.693145751953125f), x);
+  r = _mm512_fnmadd_ps(k, _mm512_set1_ps(1.428606765330187e-06f), r);
+  __m512 p = _mm512_set1_ps(1.0f / 5040.0f);
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 720.0f));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 120.0f));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 24.0f));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 6.0f));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(0.5f));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f));
+  return _mm512_scalef_ps(p, k);
+}
+#endif
 
 static inline float softplus(float x) { return std::max(x, 0.0f) + log1p_unit(exp_clamped(-std::fabs(x))); }
 static inline float sigmoid(float x) { return 1.0f / (1.0f + exp_clamped(-x)); }
@@ -120,12 +149,42 @@ static inline void prep_delta(const Geometry& g, const float* delta, const float
   }
 }
 
+#ifdef SS_AVX512
+// N = 16: the state is one register.
+template <bool keep>
+static inline void lane_chunk_forward16(const Geometry& g, int64_t s, int64_t e, const float* A,
+                                        const float* Bt, const float* Ct, float* h, Scratch& sc) {
+  const int64_t T = e - s;
+  __m512 hv = _mm512_loadu_ps(h);
+  const __m512 Av = _mm512_loadu_ps(A);
+  if (keep) _mm512_storeu_ps(sc.H.data(), hv);
+  for (int64_t k = 0; k < T; ++k) {
+    const int64_t i = g.reverse ? T - 1 - k : k;
+    const __m512 a = exp16(_mm512_mul_ps(_mm512_set1_ps(sc.dt[i]), Av));
+    const __m512 bu = _mm512_mul_ps(_mm512_set1_ps(sc.dtu[i]), _mm512_loadu_ps(Bt + (s + i) * 16));
+    hv = _mm512_fmadd_ps(a, hv, bu);
+    if constexpr (keep) {
+      _mm512_storeu_ps(sc.Aexp.data() + k * 16, a);
+      _mm512_storeu_ps(sc.H.data() + (k + 1) * 16, hv);
+    }
+    sc.y[i] = _mm512_reduce_add_ps(_mm512_mul_ps(_mm512_loadu_ps(Ct + (s + i) * 16), hv));
+  }
+  _mm512_storeu_ps(h, hv);
+}
+#endif
+
 // One lane through times [s, e) in scan order. h: state [N] in/out. Writes y_t (without D/z) to
 // sc.y[t - s]; when `keep` also a_t to sc.Aexp and the states to sc.H (slot i + 1 after the i-th
 // step in scan order, slot 0 = the incoming state).
 template <int NT, bool keep>
 static inline void lane_chunk_forward(const Geometry& g, int64_t s, int64_t e, const float* A,
                                       const float* Bt, const float* Ct, float* h, Scratch& sc) {
+#ifdef SS_AVX512
+  if constexpr (NT == 16) {
+    lane_chunk_forward16<keep>(g, s, e, A, Bt, Ct, h, sc);
+    return;
+  }
+#endif
   const int64_t N = NT > 0 ? NT : g.N;
   const int64_t T = e - s;
   float hl[NT > 0 ? NT : kMaxRuntimeN];
@@ -209,6 +268,41 @@ static void forward_impl(const Geometry& g, const float* u, const float* delta, 
   }
 }
 
+#ifdef SS_AVX512
+// The adjoint recurrence of one lane over one chunk, backwards in scan order, N = 16.
+static inline void adjoint_chunk16(const Geometry& g, int64_t s, int64_t T, const Scratch& sc,
+                                   const float* gyp, const float* ul, float Dv, const float* Bl,
+                                   const float* Cl, float* gBl, float* gCl, float* gl, float* gAl,
+                                   const float* Al, float* gul, float* gdl) {
+  __m512 gv = _mm512_loadu_ps(gl);
+  __m512 gAv = _mm512_loadu_ps(gAl);
+  const __m512 Av = _mm512_loadu_ps(Al);
+  for (int64_t k = T - 1; k >= 0; --k) {
+    const int64_t i = g.reverse ? T - 1 - k : k;
+    const int64_t t = s + i;
+    const float dt = sc.dt[i], gyf = gyp[i];
+    const __m512 gy = _mm512_set1_ps(gyf);
+    const __m512 hk = _mm512_loadu_ps(sc.H.data() + (k + 1) * 16);
+    const __m512 hp = _mm512_loadu_ps(sc.H.data() + k * 16);
+    const __m512 ak = _mm512_loadu_ps(sc.Aexp.data() + k * 16);
+    const __m512 gt = _mm512_fmadd_ps(_mm512_loadu_ps(Cl + t * 16), gy, gv);
+    float* gCn = gCl + t * 16;
+    float* gBn = gBl + t * 16;
+    _mm512_storeu_ps(gCn, _mm512_fmadd_ps(gy, hk, _mm512_loadu_ps(gCn)));
+    _mm512_storeu_ps(gBn, _mm512_fmadd_ps(gt, _mm512_set1_ps(sc.dtu[i]), _mm512_loadu_ps(gBn)));
+    const __m512 gaa = _mm512_mul_ps(_mm512_mul_ps(gt, hp), ak);
+    gAv = _mm512_fmadd_ps(gaa, _mm512_set1_ps(dt), gAv);
+    gv = _mm512_mul_ps(ak, gt);
+    const float sb = _mm512_reduce_add_ps(_mm512_mul_ps(gt, _mm512_loadu_ps(Bl + t * 16)));
+    const float sa = _mm512_reduce_add_ps(_mm512_mul_ps(gaa, Av));
+    gul[t] = std::fma(dt, sb, Dv * gyf);
+    gdl[t] = std::fma(ul[t], sb, sa) * sc.dsp[i];
+  }
+  _mm512_storeu_ps(gl, gv);
+  _mm512_storeu_ps(gAl, gAv);
+}
+#endif
+
 template <int NT>
 static void backward_impl(const Geometry& g, const float* u, const float* delta, const float* z,
                           const float* A, const float* Bt, const float* Ct, const float* D,
@@ -275,32 +369,39 @@ static void backward_impl(const Geometry& g, const float* u, const float* delta,
         float* gdl = gdelta + lane * g.L;
         float* gBl = gB_thr + bg * g.L * N;
         float* gCl = gC_thr + bg * g.L * N;
-        for (int64_t k = T - 1; k >= 0; --k) {
-          const int64_t i = g.reverse ? T - 1 - k : k;  // offset in the chunk of the k-th step
-          const int64_t t = s + i;
-          const float dt = sc.dt[i], dtu = sc.dtu[i], gyv = gyp[i];
-          const float* hk = sc.H.data() + (k + 1) * N;  // state after the step
-          const float* hp = sc.H.data() + k * N;        // state before it
-          const float* ak = sc.Aexp.data() + k * N;
-          const float* Bn = Bl + t * N;
-          const float* Cn = Cl + t * N;
-          float* gBn = gBl + t * N;
-          float* gCn = gCl + t * N;
-          float sb = 0.0f, sa = 0.0f;
-#pragma omp simd reduction(+ : sb, sa)
-          for (int64_t n = 0; n < N; ++n) {
-            const float gt = std::fma(Cn[n], gyv, gl[n]);
-            gCn[n] = std::fma(gyv, hk[n], gCn[n]);
-            gBn[n] = std::fma(gt, dtu, gBn[n]);
-            sb = std::fma(gt, Bn[n], sb);
-            const float gaa = gt * hp[n] * ak[n];
-            sa = std::fma(gaa, Al[n], sa);
-            gAl[n] = std::fma(gaa, dt, gAl[n]);
-            gl[n] = ak[n] * gt;
+#ifdef SS_AVX512
+        if constexpr (NT == 16) {
+          adjoint_chunk16(g, s, T, sc, gyp, ul, Dv, Bl, Cl, gBl, gCl, gl, gAl, Al, gul, gdl);
+        } else
+#endif
+        {
+          for (int64_t k = T - 1; k >= 0; --k) {
+            const int64_t i = g.reverse ? T - 1 - k : k;  // offset in the chunk of the k-th step
+            const int64_t t = s + i;
+            const float dt = sc.dt[i], dtu = sc.dtu[i], gyv = gyp[i];
+            const float* hk = sc.H.data() + (k + 1) * N;  // state after the step
+            const float* hp = sc.H.data() + k * N;        // state before it
+            const float* ak = sc.Aexp.data() + k * N;
+            const float* Bn = Bl + t * N;
+            const float* Cn = Cl + t * N;
+            float* gBn = gBl + t * N;
+            float* gCn = gCl + t * N;
+            float sb = 0.0f, sa = 0.0f;
+  #pragma omp simd reduction(+ : sb, sa)
+            for (int64_t n = 0; n < N; ++n) {
+              const float gt = std::fma(Cn[n], gyv, gl[n]);
+              gCn[n] = std::fma(gyv, hk[n], gCn[n]);
+              gBn[n] = std::fma(gt, dtu, gBn[n]);
+              sb = std::fma(gt, Bn[n], sb);
+              const float gaa = gt * hp[n] * ak[n];
+              sa = std::fma(gaa, Al[n], sa);
+              gAl[n] = std::fma(gaa, dt, gAl[n]);
+              gl[n] = ak[n] * gt;
+            }
+            const float gdt = std::fma(ul[t], sb, sa);
+            gul[t] = std::fma(dt, sb, Dv * gyv);
+            gdl[t] = gdt * sc.dsp[i];
           }
-          const float gdt = std::fma(ul[t], sb, sa);
-          gul[t] = std::fma(dt, sb, Dv * gyv);
-          gdl[t] = gdt * sc.dsp[i];
         }
         for (int64_t n = 0; n < N; ++n) { cl[n] = gl[n]; gA[lane * N + n] += gAl[n]; }
         if (g.has_bias) {
