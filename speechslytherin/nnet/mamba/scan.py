@@ -1,4 +1,4 @@
-"""One entry point, three selective-scan implementations.
+"""One entry point, several selective-scan implementations.
 
 - ``ref``:   readable sequential loop with autograd (tests, specification).
 - ``torch``: chunked sequential loop with a hand-written backward (CPU; also works on CUDA).
