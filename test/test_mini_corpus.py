@@ -190,24 +190,24 @@ def test_plan_mixtures_rules():
     assert twomix.mixture_id("aaa00000", 0.0, "bbb00000", -0.0) == "aaa00000_0.00000_bbb00000_0.00000"
 
 
-def test_tts_test_voices_mode(tmp_path):
+def test_both_test_voices_mode(tmp_path):
     _inventory_or_skip()
-    out = tmp_path / "tts"
-    summary = mini_corpus.make_mini(str(out), scale="tiny", seed=0, jobs=2, test_voices="tts",
+    out = tmp_path / "both"
+    summary = mini_corpus.make_mini(str(out), scale="tiny", seed=0, jobs=2, test_voices="both",
                                     log=lambda *a: None)
-    assert summary["parameters"]["test_voices"] == "tts"
-    assert set(summary["counts"]["mixtures"]) == {"tr", "cv", "tt", "tt_real"}
+    assert summary["parameters"]["test_voices"] == "both"
+    assert set(summary["counts"]["mixtures"]) == {"tr", "cv", "tt", "tt_tts"}
     utts = json.loads((out / "utterances.json").read_text())
     speakers = json.loads((out / "speakers.json").read_text())
     persons = {}
     for u in utts.values():
         persons.setdefault(u["split"], set()).add(speakers[u["speaker"]]["person"])
-        assert (u["engine"] == "asterisk") == (u["split"] == "tt_real")
+        assert (u["engine"] == "asterisk") == (u["split"] == "tt")  # tt: real people only
     splits = sorted(persons)
     for i, a in enumerate(splits):
         for b in splits[i + 1:]:
             assert not persons[a] & persons[b], (a, b)
-    for split in ("tt", "tt_real"):
+    for split in ("tt", "tt_tts"):
         assert len(_wavs(out / "2speakers" / "wav8k" / "min" / split / "mix")) == 8
     with pytest.raises(ValueError, match="test_voices"):
         mini_corpus.make_mini(str(tmp_path / "bad"), scale="tiny", test_voices="robots")

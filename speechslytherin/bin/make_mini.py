@@ -22,9 +22,9 @@ def build_parser():
     parser.add_argument("--scale", default="default", choices=sorted(mini_corpus.SCALES),
                         help="tiny: tests (seconds); small; default: the recipe demo")
     parser.add_argument("--seed", type=int, default=0, help="everything random follows this seed")
-    parser.add_argument("--test-voices", default="real", choices=mini_corpus.TEST_VOICES,
-                        help="tt made of recorded people (real) or of unseen TTS voices (tts; the "
-                             "recorded people then form an extra split tt_real)")
+    parser.add_argument("--test-voices", default="both", choices=mini_corpus.TEST_VOICES,
+                        help="tt is always made of recorded people (real speakers); 'both' (default) "
+                             "adds tt_tts, mixtures of unseen TTS voices (the condition the models train in)")
     parser.add_argument("--jobs", type=int, default=2, help="parallel synthesis processes")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     return parser

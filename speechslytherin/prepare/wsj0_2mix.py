@@ -178,12 +178,16 @@ def prepare_wsj0_2mix(root, out_dir, sample_rate=8000, mode="min", pool=None, n_
 
 def prepare_mini(root, out_dir, sample_rate=8000, mode="min", pool=None, n_src=2, verify_only=False,
                  pool_only=False):
-    """The mini corpus: the wsj0-2mix layout, pool at ROOT/wsj0/si_tr_s when present, no size checks."""
+    """The mini corpus: the wsj0-2mix layout, pool at ROOT/wsj0/si_tr_s when present, no size checks.
+    Besides tr/cv/tt (tt: real recorded speakers) it has tt_tts (unseen TTS voices) when built so."""
     if pool is None:
         default = os.path.join(os.fspath(root), "wsj0", "si_tr_s")
         pool = default if os.path.isdir(default) else None
+    base = os.path.join(os.fspath(root), "2speakers", f"wav{sample_rate // 1000}k", mode)
+    subsets = ("tr", "cv", "tt") + (("tt_tts",) if os.path.isdir(os.path.join(base, "tt_tts")) else ())
     return prepare_wsj0_2mix(root, out_dir, sample_rate=sample_rate, mode=mode, pool=pool, n_src=n_src,
-                             expected_counts=None, verify_only=verify_only, pool_only=pool_only)
+                             subsets=subsets, expected_counts=None, verify_only=verify_only,
+                             pool_only=pool_only)
 
 
 def add_wsj0_2mix_arguments(parser):

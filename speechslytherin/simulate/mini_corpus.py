@@ -38,13 +38,13 @@ MIX_SR = 8000
 MIN_DURATION_S = 1.3  # after silence trimming
 MAX_DURATION_S = 6.0
 PROMPT_RAW_RANGE_S = (1.5, 8.0)  # recorded prompts considered (before trimming)
-TEST_VOICES = ("real", "tts")
+TEST_VOICES = ("both", "real")
 
 # Non-TTS voices per split. Persons never cross splits (flite kal16 = festival kal, flite slt
 # = festival slt_hts, so those share a split).
 FLITE_SPLIT = {"kal16": "tr", "awb": "tr", "slt": "tr", "rms": "cv"}
 FESTIVAL_SPLIT = {"cmu_us_slt_arctic_hts": "tr", "ked_diphone": "cv"}
-FESTIVAL_SPLIT_TTS_TEST = {"cmu_us_slt_arctic_hts": "tr", "ked_diphone": "tt"}
+FESTIVAL_SPLIT_TTS_TEST = {"cmu_us_slt_arctic_hts": "tr", "ked_diphone": "tt_tts"}
 # Typical mean pitch (Hz) of each flite voice, varied per utterance.
 FLITE_F0 = {"kal16": 105.0, "awb": 110.0, "rms": 100.0, "slt": 175.0}
 
@@ -85,21 +85,21 @@ def _rng(seed, purpose):
 
 
 def splits_for(test_voices):
-    """Splits written: the test split is recorded people ("real") or unseen TTS voices ("tts");
-    with "tts" the recorded people still get their own extra split, tt_real."""
+    """Splits written: tt is always the recorded people (real speakers, out of domain for a
+    model trained on TTS voices); "both" adds tt_tts, unseen TTS voices (the matched condition)."""
     if test_voices not in TEST_VOICES:
         raise ValueError(f"test_voices must be one of {TEST_VOICES}, got {test_voices!r}")
-    return ("tr", "cv", "tt") if test_voices == "real" else ("tr", "cv", "tt", "tt_real")
+    return ("tr", "cv", "tt") if test_voices == "real" else ("tr", "cv", "tt_tts", "tt")
 
 
 def _speaker_code(split, index, test_voices):
-    prefixes = {"tr": "t", "cv": "v", "tt": "r" if test_voices == "real" else "e", "tt_real": "r"}
+    prefixes = {"tr": "t", "cv": "v", "tt": "r", "tt_tts": "e"}
     digits = "0123456789abcdefghijklmnopqrstuvwxyz"
     return prefixes[split] + digits[index // 36] + digits[index % 36]
 
 
 def utterance_count(cfg, split):
-    return cfg["utts"]["tt" if split == "tt_real" else split]
+    return cfg["utts"]["tt" if split == "tt_tts" else split]
 
 
 # ----------------------------------------------------------------------------- planning
@@ -112,8 +112,8 @@ def plan_speakers(inventory, scale, seed, test_voices="real"):
     # eSpeak NG: variants (voice qualities) are split between the splits, accents are free.
     variants = list(inventory.espeak_variants)
     rng.shuffle(variants)
-    tts_splits = ("tr", "cv") if test_voices == "real" else ("tr", "cv", "tt")
-    counts = {split: cfg["espeak"][split] for split in tts_splits}
+    tts_splits = ("tr", "cv") if test_voices == "real" else ("tr", "cv", "tt_tts")
+    counts = {split: cfg["espeak"]["tt" if split == "tt_tts" else split] for split in tts_splits}
     variant_pool, used = {}, 0
     for split in tts_splits[1:]:
         n_variants = max(1, min(len(variants) // 6, counts[split]))
@@ -389,11 +389,11 @@ def _check_existing(out_dir, params):
     return False
 
 
-def make_mini(out_dir, scale="default", seed=0, jobs=2, test_voices="real", progress=False, log=print):
+def make_mini(out_dir, scale="default", seed=0, jobs=2, test_voices="both", progress=False, log=print):
     """Build the corpus in out_dir (no-op if already built with the same parameters).
 
     test_voices="real": tt = recorded people (out-of-domain for TTS-trained models);
-    "tts": tt = unseen TTS voices (matched), plus tt_real = the recorded people.
+    "both": tt = the recorded people, plus tt_tts = unseen TTS voices (matched condition).
     """
     if scale not in SCALES:
         raise ValueError(f"unknown scale {scale!r}; choose one of {sorted(SCALES)}")
@@ -481,7 +481,7 @@ def _build(root, scale, seed, n_jobs, inventory, test_voices, progress, log):
     mixture_counts = {}
     for split_index, split in enumerate(splits):
         split_speakers = {s["code"]: by_speaker[s["code"]] for s in speakers if s["split"] == split}
-        plans = twomix.plan_mixtures(split_speakers, cfg["mixtures"]["tt" if split == "tt_real" else split],
+        plans = twomix.plan_mixtures(split_speakers, cfg["mixtures"]["tt" if split == "tt_tts" else split],
                                      _rng(seed, 10 + split_index))
         split_dir = os.path.join(root, "2speakers", "wav8k", "min", split)
         _write_mixtures_parallel(split_dir, plans, wavs_8k, n_jobs)
@@ -531,7 +531,7 @@ def _readme(scale, seed, test_voices, counts, speakers, inventory):
         "train (tr) and valid (cv) speakers are TTS voices; no voice or person is in two splits.",
         ("test (tt) speakers are real people (Asterisk telephone prompts, 8 kHz studio recordings)."
          if test_voices == "real" else
-         "test (tt) speakers are unseen TTS voices; tt_real holds the real people (Asterisk prompts)."),
+         "test (tt) speakers are real people (Asterisk prompts); tt_tts holds unseen TTS voices."),
         "Measured: a model trained on the TTS voices does not carry over to the real people",
         "(about 0 dB SI-SNRi on them), so real-speaker scores measure out-of-domain generalisation.",
         "2speakers/wav8k/min/: wsj0-2mix-like mixtures, ids <utt1>_<gain1 dB>_<utt2>_<gain2 dB>;",
