@@ -135,11 +135,18 @@ def _bc_grad(gt, shape):
 
 
 def _f32(x):
+    """fp32, any strides (the kernel reads u, delta, z and the output gradient through strides)."""
+    return x.float()
+
+
+def _c32(x):
     return x.float().contiguous()
 
 
-def _opt(x, like):
-    return like.new_empty(0) if x is None else _f32(x)
+def _opt(x, like, contiguous=True):
+    if x is None:
+        return like.new_empty(0)
+    return _c32(x) if contiguous else _f32(x)
 
 
 class _CppScanFn(torch.autograd.Function):
@@ -147,7 +154,8 @@ class _CppScanFn(torch.autograd.Function):
     def forward(ctx, u, delta, A, B, C, D, z, delta_bias, initial_state, softplus, reverse, chunk):
         ext = load_extension()
         uf = _f32(u)
-        args = (uf, _f32(delta), _f32(A), *_time_major_BC(B, C), _opt(D, uf), _opt(z, uf), _opt(delta_bias, uf))
+        args = (uf, _f32(delta), _c32(A), *_time_major_BC(B, C), _opt(D, uf), _opt(z, uf, False),
+                _opt(delta_bias, uf))
         out, last, bounds = ext.scan_fwd(*args, _opt(initial_state, uf), softplus, reverse, chunk, True)
         ctx.save_for_backward(*args, bounds)
         ctx.cfg = (softplus, reverse, chunk, tuple(B.shape), tuple(C.shape), initial_state is not None)
@@ -160,7 +168,7 @@ class _CppScanFn(torch.autograd.Function):
         uf, delta, A, Bt, Ct, D, z, bias, bounds = ctx.saved_tensors
         softplus, reverse, chunk, B_like, C_like, has_init = ctx.cfg
         gout = uf.new_zeros(uf.shape) if gout is None else _f32(gout)
-        glast = uf.new_empty(0) if glast is None else _f32(glast)
+        glast = uf.new_empty(0) if glast is None else _c32(glast)
         gu, gdelta, gz, gA, gD, gbias, gBt, gCt, ginit = ext.scan_bwd(
             uf, delta, A, Bt, Ct, D, z, bias, bounds, gout, glast, softplus, reverse, chunk, has_init)
         grads = [gu, gdelta, gA.sum(0), _bc_grad(gBt, B_like), _bc_grad(gCt, C_like),
@@ -193,8 +201,8 @@ def selective_scan_cpp(u, delta, A, B, C, D=None, z=None, delta_bias=None, delta
     else:
         ext = load_extension()
         uf = _f32(u)
-        out, last, _ = ext.scan_fwd(uf, _f32(delta), _f32(A), *_time_major_BC(B, C),
-                                    _opt(D, uf), _opt(z, uf), _opt(delta_bias, uf), _opt(initial_state, uf),
+        out, last, _ = ext.scan_fwd(uf, _f32(delta), _c32(A), *_time_major_BC(B, C),
+                                    _opt(D, uf), _opt(z, uf, False), _opt(delta_bias, uf), _opt(initial_state, uf),
                                     bool(delta_softplus), bool(reverse), chunk, False)
         out = out.to(u.dtype)
     return (out, last) if return_last_state else out

@@ -111,11 +111,31 @@ struct Geometry {
 };
 
 // Per-chunk, per-lane scratch (sized for the chunk length T, reused across lanes).
+// A [b, d, L] input with any strides (the Mamba mixer passes transposed views of projections).
+struct Strided {
+  const float* p = nullptr;
+  int64_t sb = 0, sd = 0, sl = 0;
+  Strided() = default;
+  explicit Strided(const torch::Tensor& t)
+      : p(t.numel() ? t.data_ptr<float>() : nullptr), sb(t.numel() ? t.stride(0) : 0),
+        sd(t.numel() ? t.stride(1) : 0), sl(t.numel() ? t.stride(2) : 0) {}
+  // copies times [s, s + T) of lane (bi, di) into dst
+  void load(float* dst, int64_t bi, int64_t di, int64_t s, int64_t T) const {
+    const float* base = p + bi * sb + di * sd + s * sl;
+    if (sl == 1) {
+      std::memcpy(dst, base, T * sizeof(float));
+    } else {
+      for (int64_t i = 0; i < T; ++i) dst[i] = base[i * sl];
+    }
+  }
+};
+
 struct Scratch {
   std::vector<float> dt, dtu, y, sz, dsp;   // [T]
+  std::vector<float> uc, dc, zc, goc;       // [T] chunk copies of u, delta, z, gout
   std::vector<float> H, Aexp;               // [(T + 1) * N], [T * N] (backward only)
   explicit Scratch(const Geometry& g, bool backward)
-      : dt(g.T), dtu(g.T), y(g.T), sz(g.T), dsp(g.T) {
+      : dt(g.T), dtu(g.T), y(g.T), sz(g.T), dsp(g.T), uc(g.T), dc(g.T), zc(g.T), goc(g.T) {
     if (backward) {
       H.resize((g.T + 1) * g.N);
       Aexp.resize(g.T * g.N);
@@ -125,9 +145,11 @@ struct Scratch {
 
 // dt = softplus(delta + bias) (or delta + bias), dtu = dt * u for times [s, e) of one lane;
 // dsp = d softplus / d x when asked (backward).
-static inline void prep_delta(const Geometry& g, const float* delta, const float* u, float bias,
-                              int64_t s, int64_t e, Scratch& sc, bool want_dsp) {
+static inline void prep_delta(const Geometry& g, float bias, int64_t s, int64_t e, Scratch& sc,
+                              bool want_dsp) {
   const int64_t T = e - s;
+  const float* delta = sc.dc.data() - s;  // indexed by absolute time below
+  const float* u = sc.uc.data() - s;
   float* dt = sc.dt.data();
   float* dtu = sc.dtu.data();
   float* dsp = sc.dsp.data();
@@ -228,7 +250,7 @@ static inline std::pair<int64_t, int64_t> chunk_range(const Geometry& g, int64_t
 }
 
 template <int NT>
-static void forward_impl(const Geometry& g, const float* u, const float* delta, const float* z,
+static void forward_impl(const Geometry& g, const Strided& u, const Strided& delta, const Strided& z,
                          const float* A, const float* Bt, const float* Ct, const float* D,
                          const float* bias, const float* h0, float* out, float* last, float* bounds) {
   const int64_t lanes = g.b * g.d;
@@ -249,18 +271,23 @@ static void forward_impl(const Geometry& g, const float* u, const float* delta, 
         const int bg = g.lane_bg(lane);
         float* h = state.data() + (lane - l0) * N;
         if (bounds) std::memcpy(bounds + (lane * g.nchunks + c) * N, h, N * sizeof(float));
-        const float* ul = u + lane * g.L;
-        prep_delta(g, delta + lane * g.L, ul, g.has_bias ? bias[di] : 0.0f, s, e, sc, false);
+        const int64_t bi = lane / g.d;
+        u.load(sc.uc.data(), bi, di, s, e - s);
+        delta.load(sc.dc.data(), bi, di, s, e - s);
+        prep_delta(g, g.has_bias ? bias[di] : 0.0f, s, e, sc, false);
         lane_chunk_forward<NT, false>(g, s, e, A + di * N, Bt + bg * g.L * N, Ct + bg * g.L * N, h, sc);
         const float Dv = g.has_D ? D[di] : 0.0f;
-        float* o = out + lane * g.L;
-        const float* zl = g.has_z ? z + lane * g.L : nullptr;
+        float* o = out + lane * g.L + s;
         const float* y = sc.y.data();
+        const float* uc = sc.uc.data();
+        if (g.has_z) {
+          z.load(sc.zc.data(), bi, di, s, e - s);
+          const float* zc = sc.zc.data();
 #pragma omp simd
-        for (int64_t i = 0; i < e - s; ++i) {
-          float v = std::fma(Dv, ul[s + i], y[i]);
-          if (zl) v *= zl[s + i] * sigmoid(zl[s + i]);
-          o[s + i] = v;
+          for (int64_t i = 0; i < e - s; ++i) o[i] = std::fma(Dv, uc[i], y[i]) * zc[i] * sigmoid(zc[i]);
+        } else {
+#pragma omp simd
+          for (int64_t i = 0; i < e - s; ++i) o[i] = std::fma(Dv, uc[i], y[i]);
         }
       }
     }
@@ -271,7 +298,7 @@ static void forward_impl(const Geometry& g, const float* u, const float* delta, 
 #ifdef SS_AVX512
 // The adjoint recurrence of one lane over one chunk, backwards in scan order, N = 16.
 static inline void adjoint_chunk16(const Geometry& g, int64_t s, int64_t T, const Scratch& sc,
-                                   const float* gyp, const float* ul, float Dv, const float* Bl,
+                                   const float* gyp, const float* uc, float Dv, const float* Bl,
                                    const float* Cl, float* gBl, float* gCl, float* gl, float* gAl,
                                    const float* Al, float* gul, float* gdl) {
   __m512 gv = _mm512_loadu_ps(gl);
@@ -296,7 +323,7 @@ static inline void adjoint_chunk16(const Geometry& g, int64_t s, int64_t T, cons
     const float sb = _mm512_reduce_add_ps(_mm512_mul_ps(gt, _mm512_loadu_ps(Bl + t * 16)));
     const float sa = _mm512_reduce_add_ps(_mm512_mul_ps(gaa, Av));
     gul[t] = std::fma(dt, sb, Dv * gyf);
-    gdl[t] = std::fma(ul[t], sb, sa) * sc.dsp[i];
+    gdl[t] = std::fma(uc[i], sb, sa) * sc.dsp[i];
   }
   _mm512_storeu_ps(gl, gv);
   _mm512_storeu_ps(gAl, gAv);
@@ -304,9 +331,9 @@ static inline void adjoint_chunk16(const Geometry& g, int64_t s, int64_t T, cons
 #endif
 
 template <int NT>
-static void backward_impl(const Geometry& g, const float* u, const float* delta, const float* z,
+static void backward_impl(const Geometry& g, const Strided& u, const Strided& delta, const Strided& z,
                           const float* A, const float* Bt, const float* Ct, const float* D,
-                          const float* bias, const float* bounds, const float* gout,
+                          const float* bias, const float* bounds, const Strided& gout,
                           const float* glast, float* gu, float* gdelta, float* gz, float* gA,
                           float* gD, float* gbias, float* gBt, float* gCt, float* ginit, int nt) {
   const int64_t lanes = g.b * g.d;
@@ -333,33 +360,39 @@ static void backward_impl(const Geometry& g, const float* u, const float* delta,
       for (int64_t lane = l0; lane < l1; ++lane) {
         const int64_t di = lane % g.d;
         const int bg = g.lane_bg(lane);
-        const float* ul = u + lane * g.L;
+        const int64_t bi = lane / g.d;
+        u.load(sc.uc.data(), bi, di, s, T);
+        delta.load(sc.dc.data(), bi, di, s, T);
+        gout.load(sc.goc.data(), bi, di, s, T);
+        if (g.has_z) z.load(sc.zc.data(), bi, di, s, T);
+        const float* uc = sc.uc.data();
         const float* Bl = Bt + bg * g.L * N;
         const float* Cl = Ct + bg * g.L * N;
-        prep_delta(g, delta + lane * g.L, ul, g.has_bias ? bias[di] : 0.0f, s, e, sc, true);
+        prep_delta(g, g.has_bias ? bias[di] : 0.0f, s, e, sc, true);
         float h[NT > 0 ? NT : kMaxRuntimeN];
         std::memcpy(h, bounds + (lane * g.nchunks + c) * N, N * sizeof(float));
         lane_chunk_forward<NT, true>(g, s, e, A + di * N, Bl, Cl, h, sc);
         // output-side gradients, vectorised over time
         const float Dv = g.has_D ? D[di] : 0.0f;
-        const float* go = gout + lane * g.L;
-        const float* zl = g.has_z ? z + lane * g.L : nullptr;
-        float* gzl = g.has_z ? gz + lane * g.L : nullptr;
+        const float* go = sc.goc.data();
+        const float* zc = sc.zc.data();
+        const bool has_z = g.has_z;
+        float* gzl = g.has_z ? gz + lane * g.L + s : nullptr;
         float gDacc = 0.0f;
         float* gyp = gy.data();
         const float* yp = sc.y.data();
 #pragma omp simd reduction(+ : gDacc)
         for (int64_t i = 0; i < T; ++i) {
-          const float yv = std::fma(Dv, ul[s + i], yp[i]);
-          float gyv = go[s + i];
-          if (zl) {
-            const float zv = zl[s + i];
+          const float yv = std::fma(Dv, uc[i], yp[i]);
+          float gyv = go[i];
+          if (has_z) {
+            const float zv = zc[i];
             const float sg = sigmoid(zv);
-            gzl[s + i] = gyv * yv * sg * (1.0f + zv * (1.0f - sg));
+            gzl[i] = gyv * yv * sg * (1.0f + zv * (1.0f - sg));
             gyv *= zv * sg;
           }
           gyp[i] = gyv;
-          gDacc = std::fma(gyv, ul[s + i], gDacc);
+          gDacc = std::fma(gyv, uc[i], gDacc);
         }
         if (g.has_D) gD[lane] += gDacc;
         // adjoint recurrence, backwards in scan order
@@ -371,7 +404,7 @@ static void backward_impl(const Geometry& g, const float* u, const float* delta,
         float* gCl = gC_thr + bg * g.L * N;
 #ifdef SS_AVX512
         if constexpr (NT == 16) {
-          adjoint_chunk16(g, s, T, sc, gyp, ul, Dv, Bl, Cl, gBl, gCl, gl, gAl, Al, gul, gdl);
+          adjoint_chunk16(g, s, T, sc, gyp, uc, Dv, Bl, Cl, gBl, gCl, gl, gAl, Al, gul, gdl);
         } else
 #endif
         {
@@ -398,7 +431,7 @@ static void backward_impl(const Geometry& g, const float* u, const float* delta,
               gAl[n] = std::fma(gaa, dt, gAl[n]);
               gl[n] = ak[n] * gt;
             }
-            const float gdt = std::fma(ul[t], sb, sa);
+            const float gdt = std::fma(uc[i], sb, sa);
             gul[t] = std::fma(dt, sb, Dv * gyv);
             gdl[t] = gdt * sc.dsp[i];
           }
@@ -435,6 +468,11 @@ void check_f32(const torch::Tensor& t, const char* name) {
               "selective_scan(cpp): ", name, " must be a contiguous fp32 CPU tensor");
 }
 
+void check_f32_any(const torch::Tensor& t, const char* name) {
+  TORCH_CHECK(t.device().is_cpu() && t.scalar_type() == torch::kFloat32 && (t.numel() == 0 || t.dim() == 3),
+              "selective_scan(cpp): ", name, " must be a [b, d, L] fp32 CPU tensor");
+}
+
 const float* opt_ptr(const torch::Tensor& t) { return t.numel() ? t.data_ptr<float>() : nullptr; }
 
 }  // namespace
@@ -444,16 +482,19 @@ std::vector<torch::Tensor> scan_fwd(torch::Tensor u, torch::Tensor delta, torch:
                                     torch::Tensor Bt, torch::Tensor Ct, torch::Tensor D,
                                     torch::Tensor z, torch::Tensor bias, torch::Tensor h0,
                                     bool softplus, bool reverse, int64_t chunk, bool keep_bounds) {
-  for (auto* p : {&u, &delta, &A, &Bt, &Ct, &D, &z, &bias, &h0}) check_f32(*p, "input");
+  for (auto* p : {&u, &delta, &z}) check_f32_any(*p, "u/delta/z");
+  for (auto* p : {&A, &Bt, &Ct, &D, &bias, &h0}) check_f32(*p, "A/B/C/D/delta_bias/initial_state");
   Geometry g = make_geometry(u, A, Bt, chunk, reverse, softplus, D.numel() > 0, z.numel() > 0,
                              bias.numel() > 0);
-  auto out = torch::empty_like(u);
+  TORCH_CHECK(delta.sizes() == u.sizes() && (z.numel() == 0 || z.sizes() == u.sizes()),
+              "selective_scan(cpp): delta and z must have the shape of u");
+  auto out = torch::empty({g.b, g.d, g.L}, u.options());
   auto last = torch::empty({g.b, g.d, g.N}, u.options());
   auto bounds = keep_bounds ? torch::empty({g.b, g.d, g.nchunks, g.N}, u.options()) : torch::empty({0}, u.options());
   if (g.L == 0) { last.zero_(); if (h0.numel()) last.copy_(h0); return {out, last, bounds}; }
   auto run = [&](auto tag) {
     constexpr int NT = decltype(tag)::value;
-    forward_impl<NT>(g, u.data_ptr<float>(), delta.data_ptr<float>(), opt_ptr(z), A.data_ptr<float>(),
+    forward_impl<NT>(g, Strided(u), Strided(delta), Strided(z), A.data_ptr<float>(),
                      Bt.data_ptr<float>(), Ct.data_ptr<float>(), opt_ptr(D), opt_ptr(bias), opt_ptr(h0),
                      out.data_ptr<float>(), last.data_ptr<float>(), keep_bounds ? bounds.data_ptr<float>() : nullptr);
   };
@@ -470,13 +511,17 @@ std::vector<torch::Tensor> scan_bwd(torch::Tensor u, torch::Tensor delta, torch:
                                     torch::Tensor z, torch::Tensor bias, torch::Tensor bounds,
                                     torch::Tensor gout, torch::Tensor glast, bool softplus,
                                     bool reverse, int64_t chunk, bool want_ginit) {
-  for (auto* p : {&u, &delta, &A, &Bt, &Ct, &D, &z, &bias, &bounds, &gout, &glast}) check_f32(*p, "input");
+  for (auto* p : {&u, &delta, &z, &gout}) check_f32_any(*p, "u/delta/z/grad");
+  for (auto* p : {&A, &Bt, &Ct, &D, &bias, &bounds, &glast}) check_f32(*p, "A/B/C/D/delta_bias/state");
   Geometry g = make_geometry(u, A, Bt, chunk, reverse, softplus, D.numel() > 0, z.numel() > 0,
                              bias.numel() > 0);
+  TORCH_CHECK(delta.sizes() == u.sizes() && (z.numel() == 0 || z.sizes() == u.sizes()),
+              "selective_scan(cpp): delta and z must have the shape of u");
+  TORCH_CHECK(gout.sizes() == u.sizes(), "selective_scan(cpp): the output gradient must have the shape of u");
   const int nt = std::max<int>(1, std::min<int64_t>(at::get_num_threads(), g.b * g.d));
   auto opts = u.options();
-  auto gu = torch::empty_like(u), gdelta = torch::empty_like(u);
-  auto gz = g.has_z ? torch::empty_like(u) : torch::empty({0}, opts);
+  auto gu = torch::empty({g.b, g.d, g.L}, opts), gdelta = torch::empty({g.b, g.d, g.L}, opts);
+  auto gz = g.has_z ? torch::empty({g.b, g.d, g.L}, opts) : torch::empty({0}, opts);
   auto gA = torch::zeros({g.b, g.d, g.N}, opts);
   auto gD = g.has_D ? torch::zeros({g.b, g.d}, opts) : torch::empty({0}, opts);
   auto gbias = g.has_bias ? torch::zeros({g.b, g.d}, opts) : torch::empty({0}, opts);
@@ -486,9 +531,9 @@ std::vector<torch::Tensor> scan_bwd(torch::Tensor u, torch::Tensor delta, torch:
   if (g.L == 0) { if (want_ginit) { ginit.zero_(); if (glast.numel()) ginit.copy_(glast); } return {gu, gdelta, gz, gA, gD, gbias, gBt, gCt, ginit}; }
   auto run = [&](auto tag) {
     constexpr int NT = decltype(tag)::value;
-    backward_impl<NT>(g, u.data_ptr<float>(), delta.data_ptr<float>(), opt_ptr(z), A.data_ptr<float>(),
+    backward_impl<NT>(g, Strided(u), Strided(delta), Strided(z), A.data_ptr<float>(),
                       Bt.data_ptr<float>(), Ct.data_ptr<float>(), opt_ptr(D), opt_ptr(bias),
-                      bounds.data_ptr<float>(), gout.data_ptr<float>(), opt_ptr(glast),
+                      bounds.data_ptr<float>(), Strided(gout), opt_ptr(glast),
                       gu.data_ptr<float>(), gdelta.data_ptr<float>(), g.has_z ? gz.data_ptr<float>() : nullptr,
                       gA.data_ptr<float>(), g.has_D ? gD.data_ptr<float>() : nullptr,
                       g.has_bias ? gbias.data_ptr<float>() : nullptr, gBt.data_ptr<float>(),
