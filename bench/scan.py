@@ -81,6 +81,9 @@ def worker(impl, L, mode, b, d, n, repeats, device):
     torch.set_flush_denormal(True)
     train = mode == "fwd+bwd"
     cuda = device == "cuda"
+    if impl == "cpp":  # load (or build) the extension before anything is timed or measured
+        from speechslytherin.nnet.mamba.scan_cpp import load_extension
+        load_extension()
     inp = make_inputs(b, d, n, L, train, device)
     gout = torch.randn(b, d, L, device=device) if train else None
     sync = torch.cuda.synchronize if cuda else (lambda: None)
@@ -211,7 +214,7 @@ def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--worker", nargs=3, metavar=("IMPL", "L", "MODE"), help=argparse.SUPPRESS)
     p.add_argument("--lengths", default=",".join(map(str, DEFAULT_LENGTHS)))
-    p.add_argument("--impls", default="ref_full,ref,torch")
+    p.add_argument("--impls", default="ref_full,ref,torch,cpp")
     p.add_argument("--batch", type=int, default=4)
     p.add_argument("--d-inner", type=int, default=256)
     p.add_argument("--d-state", type=int, default=16)
@@ -238,6 +241,11 @@ def main():
     b, d, n = args.batch, args.d_inner, args.d_state
     load_before = loadavg()
     exp_rate = exp_throughput(args.device)
+    if "cpp" in impls:  # build once here, so that the workers load it from the cache
+        from speechslytherin.nnet.mamba.scan_cpp import build_seconds, load_extension
+        if load_extension() is None:
+            raise SystemExit("bench/scan.py: the cpp extension does not build here; drop it from --impls")
+        print(f"cpp extension ready in {build_seconds():.1f} s (build or cache load)", flush=True)
     rows, results = [], {}
     for L in lengths:
         for mode in ("fwd", "fwd+bwd"):
@@ -260,12 +268,14 @@ def main():
 
     bases = [i for i in ("ref_full", "ref") if i in impls] if "torch" in impls else []
     par_vs_torch = "parallel" in impls and "torch" in impls
+    cpp_vs_torch = "cpp" in impls and "torch" in impls
     shown = {mode: [i for i in impls if not (i == "ref_full" and mode == "fwd+bwd")] for mode in ("fwd", "fwd+bwd")}
     head = ["L", "floor: memory", "floor: exp"]
     for mode in ("fwd", "fwd+bwd"):
         head += [f"{impl} {mode}" for impl in shown[mode]]
         head += [f"torch vs {bs} {mode}" for bs in bases if not (bs == "ref_full" and mode == "fwd+bwd")]
         head += [f"parallel vs torch {mode}"] if par_vs_torch else []
+        head += [f"cpp vs torch {mode}"] if cpp_vs_torch else []
     for L in lengths:
         el = b * d * L
         row = [str(L), f"{el * 16.5 / (args.bandwidth_gbs * 1e9) * 1e3:.3g} ms", f"{el * n / exp_rate * 1e3:.3g} ms"]
@@ -273,6 +283,7 @@ def main():
             row += [cell(i, L, mode) for i in shown[mode]]
             row += [speedup(bs, L, mode) for bs in bases if not (bs == "ref_full" and mode == "fwd+bwd")]
             row += [speedup("torch", L, mode, fast="parallel")] if par_vs_torch else []
+            row += [speedup("torch", L, mode, fast="cpp")] if cpp_vs_torch else []
         rows.append(row)
     table = "| " + " | ".join(head) + " |\n|" + "---|" * len(head) + "\n" + \
         "".join("| " + " | ".join(r) + " |\n" for r in rows)
@@ -294,7 +305,9 @@ def main():
             f"of reference/performance.md), forward only up to L={REF_FULL_MAX_L['fwd']} (its autograd "
             f"backward is O(L^2)); `torch` = the chunked "
             f"loop with the hand-written backward; `parallel` = chunks of many steps solved by a parallel "
-            f"odd/even scan (`impl=\"parallel\"`, the GPU default without mamba-ssm). Floors: memory = b*d*L*16.5 B / {args.bandwidth_gbs:g} GB/s; "
+            f"odd/even scan (`impl=\"parallel\"`, the GPU default without mamba-ssm); `cpp` = the fused C++ loop "
+            f"(`impl=\"cpp\"`, the CPU default when it builds: OpenMP over (b, d) lanes, AVX-512 for d_state=16, "
+            f"chunk-boundary states saved for the backward). Floors: memory = b*d*L*16.5 B / {args.bandwidth_gbs:g} GB/s; "
             f"exp = b*d*L*N exps at the measured torch.exp throughput of {exp_rate / 1e9:.2f} G/s.\n\n"
             + table)
     model_impls = [i for i in impls if i not in ("ref", "ref_full")]
