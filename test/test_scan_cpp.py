@@ -102,6 +102,13 @@ def test_chunks_and_lengths(chunk, L):
     compare(make_inputs(L=L, seed=L, b=1), True, L % 2 == 0, chunk_size=chunk)
 
 
+def test_many_chunks_span_several_blocks():
+    """More chunks than one lane runs back to back (blocks of ~1024 steps), both directions."""
+    inp = make_inputs(b=1, d=3, n=16, L=1100, seed=21)
+    compare(inp, True, False, rtol=3e-4, chunk_size=3)
+    compare(inp, True, True, rtol=3e-4, chunk_size=3)
+
+
 def test_realistic_sizes_default_chunk():
     inp = make_inputs(b=2, d=32, n=16, L=300, seed=12)
     compare(inp, True, False, rtol=3e-4)
