@@ -15,9 +15,11 @@ backward pass recomputes a chunk's states from it, so memory is O(b*d*n*l/chunk)
 
 import functools
 import hashlib
+import logging
 import os
 import platform
 import threading
+import time
 import warnings
 from pathlib import Path
 
@@ -54,9 +56,21 @@ def _build_name():
     return f"speechslytherin_scan_cpu_{h.hexdigest()[:12]}"
 
 
+def _import_cpp_extension():
+    """torch.utils.cpp_extension, without its "No CUDA runtime is found" log line on CPU machines
+    (it concerns CUDA extensions, not this one)."""
+    log = logging.getLogger("torch.utils.cpp_extension")
+    level = log.level
+    log.setLevel(logging.ERROR)
+    try:
+        from torch.utils import cpp_extension
+    finally:
+        log.setLevel(level)
+    return cpp_extension
+
+
 def _compile():
-    import time
-    from torch.utils import cpp_extension
+    cpp_extension = _import_cpp_extension()
 
     name = _build_name()
     build_dir = os.environ.get(EXT_DIR_ENV)

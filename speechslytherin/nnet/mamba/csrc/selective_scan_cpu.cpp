@@ -148,14 +148,13 @@ struct Strided {
   explicit Strided(const torch::Tensor& t)
       : p(t.numel() ? t.data_ptr<float>() : nullptr), sb(t.numel() ? t.stride(0) : 0),
         sd(t.numel() ? t.stride(1) : 0), sl(t.numel() ? t.stride(2) : 0) {}
-  // copies times [s, s + T) of lane (bi, di) into dst
-  void load(float* dst, int64_t bi, int64_t di, int64_t s, int64_t T) const {
+  // times [s, s + T) of lane (bi, di): a pointer into the tensor when time is contiguous,
+  // otherwise gathered into dst
+  const float* load(float* dst, int64_t bi, int64_t di, int64_t s, int64_t T) const {
     const float* base = p + bi * sb + di * sd + s * sl;
-    if (sl == 1) {
-      std::memcpy(dst, base, T * sizeof(float));
-    } else {
-      for (int64_t i = 0; i < T; ++i) dst[i] = base[i * sl];
-    }
+    if (sl == 1) return base;
+    for (int64_t i = 0; i < T; ++i) dst[i] = base[i * sl];
+    return dst;
   }
 };
 
@@ -176,29 +175,31 @@ struct Scratch {
 
 // dt = softplus(delta + bias) (or delta + bias), dtu = dt * u for times [s, e) of one lane;
 // dsp = d softplus / d x when asked (backward).
-static inline void prep_delta(const Geometry& g, float bias, int64_t s, int64_t e, Scratch& sc,
-                              bool want_dsp) {
+static inline void prep_delta(const Geometry& g, const float* dc, const float* uc, float bias, int64_t s,
+                              int64_t e, Scratch& sc, bool want_dsp) {
   const int64_t T = e - s;
-  const float* delta = sc.dc.data() - s;  // indexed by absolute time below
-  const float* u = sc.uc.data() - s;
+  const float* delta = dc - s;  // indexed by absolute time below
+  const float* u = uc - s;
   float* dt = sc.dt.data();
   float* dtu = sc.dtu.data();
   float* dsp = sc.dsp.data();
   if (g.softplus) {
 #pragma omp simd
     for (int64_t i = 0; i < T; ++i) {
-      const float x = delta[s + i] + bias;
-      dt[i] = softplus(x);
+      dt[i] = softplus(delta[s + i] + bias);
       dtu[i] = dt[i] * u[s + i];
-      if (want_dsp) dsp[i] = sigmoid(x);
+    }
+    if (want_dsp) {
+#pragma omp simd
+      for (int64_t i = 0; i < T; ++i) dsp[i] = sigmoid(delta[s + i] + bias);
     }
   } else {
 #pragma omp simd
     for (int64_t i = 0; i < T; ++i) {
       dt[i] = delta[s + i] + bias;
       dtu[i] = dt[i] * u[s + i];
-      if (want_dsp) dsp[i] = 1.0f;
     }
+    if (want_dsp) std::fill(dsp, dsp + T, 1.0f);
   }
 }
 
@@ -305,17 +306,15 @@ static void forward_impl(const Geometry& g, const Strided& u, const Strided& del
         float* h = state.data() + (lane - l0) * N;
         if (bounds) std::memcpy(bounds + (lane * g.nchunks + c) * N, h, N * sizeof(float));
         const int64_t bi = lane / g.d;
-        u.load(sc.uc.data(), bi, di, s, e - s);
-        delta.load(sc.dc.data(), bi, di, s, e - s);
-        prep_delta(g, g.has_bias ? bias[di] : 0.0f, s, e, sc, false);
+        const float* uc = u.load(sc.uc.data(), bi, di, s, e - s);
+        const float* dc = delta.load(sc.dc.data(), bi, di, s, e - s);
+        prep_delta(g, dc, uc, g.has_bias ? bias[di] : 0.0f, s, e, sc, false);
         lane_chunk_forward<NT, false>(g, s, e, A + di * N, Bt + bg * g.L * N, Ct + bg * g.L * N, h, sc);
         const float Dv = g.has_D ? D[di] : 0.0f;
         float* o = out + lane * g.L + s;
         const float* y = sc.y.data();
-        const float* uc = sc.uc.data();
         if (g.has_z) {
-          z.load(sc.zc.data(), bi, di, s, e - s);
-          const float* zc = sc.zc.data();
+          const float* zc = z.load(sc.zc.data(), bi, di, s, e - s);
 #pragma omp simd
           for (int64_t i = 0; i < e - s; ++i) o[i] = std::fma(Dv, uc[i], y[i]) * zc[i] * sigmoid(zc[i]);
         } else {
@@ -405,39 +404,38 @@ static void backward_impl(const Geometry& g, const Strided& u, const Strided& de
         const int64_t di = lane % g.d;
         const int bg = g.lane_bg(lane);
         const int64_t bi = lane / g.d;
-        u.load(sc.uc.data(), bi, di, s, T);
-        delta.load(sc.dc.data(), bi, di, s, T);
-        gout.load(sc.goc.data(), bi, di, s, T);
-        if (g.has_z) z.load(sc.zc.data(), bi, di, s, T);
-        const float* uc = sc.uc.data();
+        const float* uc = u.load(sc.uc.data(), bi, di, s, T);
+        const float* dc = delta.load(sc.dc.data(), bi, di, s, T);
+        const float* go = gout.load(sc.goc.data(), bi, di, s, T);
+        const float* zc = g.has_z ? z.load(sc.zc.data(), bi, di, s, T) : nullptr;
         const float* Bl = Bt + bg * g.L * N;
         const float* Cl = Ct + bg * g.L * N;
-        prep_delta(g, g.has_bias ? bias[di] : 0.0f, s, e, sc, true);
+        prep_delta(g, dc, uc, g.has_bias ? bias[di] : 0.0f, s, e, sc, true);
         float h[NT > 0 ? NT : kMaxRuntimeN];
         std::memcpy(h, bounds + (lane * g.nchunks + c) * N, N * sizeof(float));
         lane_chunk_forward<NT, true>(g, s, e, A + di * N, Bl, Cl, h, sc);
         // output-side gradients, vectorised over time
         const float Dv = g.has_D ? D[di] : 0.0f;
-        const float* go = sc.goc.data();
-        const float* zc = sc.zc.data();
         const bool has_z = g.has_z;
         float* gzl = g.has_z ? gz + lane * g.L + s : nullptr;
         float gDacc = 0.0f;
         float* gyp = gy.data();
         const float* yp = sc.y.data();
-#pragma omp simd reduction(+ : gDacc)
-        for (int64_t i = 0; i < T; ++i) {
-          const float yv = std::fma(Dv, uc[i], yp[i]);
-          float gyv = go[i];
-          if (has_z) {
+        // separate branch-free loops: a loop mixing the z branch and the gD reduction stays scalar
+        if (has_z) {
+#pragma omp simd
+          for (int64_t i = 0; i < T; ++i) {
+            const float yv = std::fma(Dv, uc[i], yp[i]);
             const float zv = zc[i];
             const float sg = sigmoid(zv);
-            gzl[i] = gyv * yv * sg * (1.0f + zv * (1.0f - sg));
-            gyv *= zv * sg;
+            gzl[i] = go[i] * yv * sg * (1.0f + zv * (1.0f - sg));
+            gyp[i] = go[i] * zv * sg;
           }
-          gyp[i] = gyv;
-          gDacc = std::fma(gyv, uc[i], gDacc);
+        } else {
+          std::memcpy(gyp, go, T * sizeof(float));
         }
+#pragma omp simd reduction(+ : gDacc)
+        for (int64_t i = 0; i < T; ++i) gDacc = std::fma(gyp[i], uc[i], gDacc);
         if (g.has_D) gD[lane] += gDacc;
         // adjoint recurrence, backwards in scan order
         float* cl = carry.data() + (lane - l0) * N;
@@ -480,7 +478,10 @@ static void backward_impl(const Geometry& g, const Strided& u, const Strided& de
             gdl[t] = gdt * sc.dsp[i];
           }
         }
-        for (int64_t n = 0; n < N; ++n) { cl[n] = gl[n]; gA[lane * N + n] += gAl[n]; }
+        std::memcpy(cl, gl, N * sizeof(float));
+        float* gAlane = gA + lane * N;
+#pragma omp simd
+        for (int64_t n = 0; n < N; ++n) gAlane[n] += gAl[n];
         if (g.has_bias) {
           float acc = 0.0f;
 #pragma omp simd reduction(+ : acc)
