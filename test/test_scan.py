@@ -159,16 +159,19 @@ def test_low_precision_inputs_keep_dtype():
 
 
 def test_dispatch(monkeypatch):
+    from speechslytherin.nnet.mamba.scan_cpp import cpp_scan_available
+
     cpu = torch.device("cpu")
+    cpu_default = "cpp" if cpp_scan_available() else "torch"  # the fused kernel when it builds
     monkeypatch.delenv("SPEECHSLYTHERIN_SCAN", raising=False)
-    assert resolve_impl(None, cpu) == "torch"
-    assert resolve_impl("auto", cpu) == "torch"
+    assert resolve_impl(None, cpu) == cpu_default
+    assert resolve_impl("auto", cpu) == cpu_default
     monkeypatch.setenv("SPEECHSLYTHERIN_SCAN", "ref")
     assert resolve_impl(None, cpu) == "ref"
     assert resolve_impl("auto", cpu) == "ref"  # the default defers to the environment
     assert resolve_impl("torch", cpu) == "torch"  # an explicit choice wins over the environment
     monkeypatch.setenv("SPEECHSLYTHERIN_SCAN", "auto")
-    assert resolve_impl(None, cpu) == "torch"
+    assert resolve_impl(None, cpu) == cpu_default
     monkeypatch.setenv("SPEECHSLYTHERIN_SCAN", "bogus")
     with pytest.raises(ValueError, match="SPEECHSLYTHERIN_SCAN"):
         resolve_impl(None, cpu)
