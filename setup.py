@@ -29,6 +29,7 @@ setup(
         "tqdm>=4.60",
         "matplotlib>=3.6",
         "pyyaml>=6",
+        "ninja>=1.11",  # builds the fused C++ CPU scan on first use (falls back to PyTorch without it)
     ],
     extras_require={
         "dev": ["pytest>=7", "psutil>=5.9"],
