@@ -129,6 +129,7 @@ def _time_major_BC(B, C):
     if gB not in (1, G) or gC not in (1, G):
         raise ValueError(f"selective_scan: B and C group counts differ ({gB} vs {gC}); "
                          "use equal counts or one of them ungrouped")
+
     def tm(x):
         x = x.float()
         if x.dim() == 3:
