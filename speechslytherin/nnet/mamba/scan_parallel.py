@@ -25,6 +25,8 @@ Math, per channel d and state n (mamba-ssm semantics):
 import torch
 import torch.nn.functional as F
 
+from .scan_torch import _Geometry as TorchGeometry
+
 # Floats per [T, b, d, n] chunk buffer (64 MiB in fp32); forward keeps 2 such buffers, backward ~6.
 _TARGET_ELEMENTS = 1 << 24
 _MIN_CHUNK = 16
@@ -66,14 +68,6 @@ def linear_scan_(a, x, reverse=False):
     return x
 
 
-def _groups(BC, name):
-    if BC.dim() == 3:
-        return 1
-    if BC.dim() == 4:
-        return BC.shape[1]
-    raise ValueError(f"selective_scan: {name} must be [b, n, l] or [b, g, n, l], got shape {tuple(BC.shape)}")
-
-
 def _tm(x, s, e):
     """Time slice [s, e) of a [b, ..., l] tensor as a contiguous time-major fp32 tensor [T, b, ...]."""
     xs = x[..., s:e]
@@ -85,23 +79,10 @@ def _store(dst, y_tm, s, e):
     dst[..., s:e].copy_(y_tm.permute(*range(1, y_tm.dim()), 0))
 
 
-class _Geometry:
-    """Shapes and layouts shared by forward and backward; state layout [b, G, N, Dg]."""
+class _Geometry(TorchGeometry):
+    """The sequential scan's geometry with this module's (longer) chunks; state layout [b, G, N, Dg]."""
 
-    def __init__(self, u, A, B, C, chunk_size):
-        self.b, self.d, self.L = u.shape
-        self.n = A.shape[1]
-        self.gB, self.gC = _groups(B, "B"), _groups(C, "C")
-        self.G = max(self.gB, self.gC)
-        for g in (self.gB, self.gC):
-            if g not in (1, self.G):
-                raise ValueError(f"selective_scan: B and C group counts differ ({self.gB} vs {self.gC}); "
-                                 "use equal counts or one of them ungrouped")
-        if self.d % self.G:
-            raise ValueError(f"selective_scan: d={self.d} channels not divisible by {self.G} groups of B/C")
-        self.Dg = self.d // self.G
-        self.T = max(1, min(chunk_size or default_chunk_size(self.b, self.d, self.n), self.L))
-        self.chunks = [(s, min(s + self.T, self.L)) for s in range(0, self.L, self.T)]
+    chunk_rule = staticmethod(default_chunk_size)
 
     def state_shape(self, T=None):
         core = (self.b, self.G, self.n, self.Dg)
@@ -109,15 +90,6 @@ class _Geometry:
 
     def state_in(self, h):  # [b, d, n] -> [b, G, N, Dg]
         return h.float().reshape(self.b, self.G, self.Dg, self.n).transpose(-1, -2).contiguous()
-
-    def state_out(self, h):  # [b, G, N, Dg] -> [b, d, n]
-        return h.transpose(-1, -2).reshape(self.b, self.d, self.n)
-
-    def A_layout(self, A):  # [d, n] -> [G, N, Dg]
-        return A.float().t().reshape(self.n, self.G, self.Dg).permute(1, 0, 2).contiguous()
-
-    def A_grad(self, gA):  # [G, N, Dg] -> [d, n]
-        return gA.permute(1, 0, 2).reshape(self.n, self.d).t()
 
     def BC(self, X, g, s, e):  # [b, (g,) n, l] slice -> [T, b, g, n]
         x = _tm(X, s, e)

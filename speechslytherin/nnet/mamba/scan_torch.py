@@ -64,7 +64,9 @@ def _store_tm(dst, y_tm, s, e):
 
 
 class _Geometry:
-    """Shapes shared by forward and backward."""
+    """Shapes shared by forward and backward (also the base of scan_parallel's geometry)."""
+
+    chunk_rule = staticmethod(default_chunk_size)  # chunk length when the caller gives none
 
     def __init__(self, u, A, B, C, chunk_size):
         self.b, self.d, self.L = u.shape
@@ -79,7 +81,7 @@ class _Geometry:
             raise ValueError(f"selective_scan: d={self.d} channels not divisible by {self.G} groups of B/C")
         self.Dg = self.d // self.G
         # never larger than L: streaming calls with a few frames must not allocate full buffers
-        self.T = max(1, min(chunk_size or default_chunk_size(self.b, self.d, self.n), self.L))
+        self.T = max(1, min(chunk_size or self.chunk_rule(self.b, self.d, self.n), self.L))
         self.chunks = [(s, min(s + self.T, self.L)) for s in range(0, self.L, self.T)]
 
     def state_view(self, h):  # [b, d, n] -> [b, G, N, Dg]
