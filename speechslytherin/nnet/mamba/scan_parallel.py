@@ -26,6 +26,7 @@ import torch
 import torch.nn.functional as F
 
 from .scan_torch import _Geometry as TorchGeometry
+from .scan_torch import chunked_scan_function
 
 # Floats per [T, b, d, n] chunk buffer (64 MiB in fp32); forward keeps 2 such buffers, backward ~6.
 _TARGET_ELEMENTS = 1 << 24
@@ -260,25 +261,7 @@ def scan_backward(u, delta, A, B, C, D, z, delta_bias, softplus, reverse, chunk_
     return gu, gdelta, geo.A_grad(gA), gB, gC, gD, gz, gbias, geo.state_out(carry)
 
 
-class _ParallelScanFn(torch.autograd.Function):
-    @staticmethod
-    def forward(ctx, u, delta, A, B, C, D, z, delta_bias, initial_state, softplus, reverse, chunk_size):
-        out, last, bounds = scan_forward(u, delta, A, B, C, D, z, delta_bias, softplus, reverse,
-                                         initial_state, chunk_size, keep_boundaries=True)
-        ctx.softplus, ctx.reverse, ctx.chunk_size = softplus, reverse, chunk_size
-        ctx.has_initial = initial_state is not None
-        ctx.save_for_backward(u, delta, A, B, C, D, z, delta_bias, bounds)
-        return out.to(u.dtype), last
-
-    @staticmethod
-    def backward(ctx, gout, glast):
-        u, delta, A, B, C, D, z, delta_bias, bounds = ctx.saved_tensors
-        *grads, ginit = scan_backward(u, delta, A, B, C, D, z, delta_bias, ctx.softplus, ctx.reverse,
-                                      ctx.chunk_size, bounds, gout, glast)
-        inputs = (u, delta, A, B, C, D, z, delta_bias)
-        res = [None if g is None else g.to(x.dtype) for g, x in zip(grads, inputs)]
-        res.append(ginit if ctx.has_initial else None)
-        return (*res, None, None, None)
+_ParallelScanFn = chunked_scan_function(scan_forward, scan_backward, "_ParallelScanFn")
 
 
 def selective_scan_parallel(u, delta, A, B, C, D=None, z=None, delta_bias=None, delta_softplus=False,

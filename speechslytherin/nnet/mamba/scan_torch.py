@@ -284,26 +284,36 @@ def scan_backward(u, delta, A, B, C, D, z, delta_bias, softplus, reverse, chunk_
     return gu, gdelta, geo.A_grad(gA), gB, gC, gD, gz, gbias, geo.state_out(carry)
 
 
-class _SelectiveScanFn(torch.autograd.Function):
-    @staticmethod
-    def forward(ctx, u, delta, A, B, C, D, z, delta_bias, initial_state, softplus, reverse, chunk_size):
-        out, last, bounds = scan_forward(u, delta, A, B, C, D, z, delta_bias, softplus, reverse,
-                                         initial_state, chunk_size, keep_boundaries=True)
-        ctx.softplus, ctx.reverse, ctx.chunk_size = softplus, reverse, chunk_size
-        ctx.has_initial = initial_state is not None
-        ctx.save_for_backward(u, delta, A, B, C, D, z, delta_bias, bounds)
-        return out.to(u.dtype), last
+def chunked_scan_function(scan_forward_fn, scan_backward_fn, name):
+    """An autograd.Function around a chunked scan's forward/backward pair: the forward keeps the
+    chunk-boundary states, the backward recomputes each chunk from them (used by `torch` and
+    `parallel`)."""
 
-    @staticmethod
-    def backward(ctx, gout, glast):
-        u, delta, A, B, C, D, z, delta_bias, bounds = ctx.saved_tensors
-        grads = scan_backward(u, delta, A, B, C, D, z, delta_bias, ctx.softplus, ctx.reverse,
-                              ctx.chunk_size, bounds, gout, glast)
-        gu, gdelta, gA, gB, gC, gD, gz, gbias, ginit = grads
-        inputs = (u, delta, A, B, C, D, z, delta_bias)
-        res = [None if g is None else g.to(x.dtype) for g, x in zip((gu, gdelta, gA, gB, gC, gD, gz, gbias), inputs)]
-        res.append(ginit if ctx.has_initial else None)
-        return (*res, None, None, None)
+    class ChunkedScanFn(torch.autograd.Function):
+        @staticmethod
+        def forward(ctx, u, delta, A, B, C, D, z, delta_bias, initial_state, softplus, reverse, chunk_size):
+            out, last, bounds = scan_forward_fn(u, delta, A, B, C, D, z, delta_bias, softplus, reverse,
+                                                initial_state, chunk_size, keep_boundaries=True)
+            ctx.softplus, ctx.reverse, ctx.chunk_size = softplus, reverse, chunk_size
+            ctx.has_initial = initial_state is not None
+            ctx.save_for_backward(u, delta, A, B, C, D, z, delta_bias, bounds)
+            return out.to(u.dtype), last
+
+        @staticmethod
+        def backward(ctx, gout, glast):
+            u, delta, A, B, C, D, z, delta_bias, bounds = ctx.saved_tensors
+            *grads, ginit = scan_backward_fn(u, delta, A, B, C, D, z, delta_bias, ctx.softplus, ctx.reverse,
+                                             ctx.chunk_size, bounds, gout, glast)
+            inputs = (u, delta, A, B, C, D, z, delta_bias)
+            res = [None if g is None else g.to(x.dtype) for g, x in zip(grads, inputs)]
+            res.append(ginit if ctx.has_initial else None)
+            return (*res, None, None, None)
+
+    ChunkedScanFn.__name__ = ChunkedScanFn.__qualname__ = name
+    return ChunkedScanFn
+
+
+_SelectiveScanFn = chunked_scan_function(scan_forward, scan_backward, "_SelectiveScanFn")
 
 
 def selective_scan_torch(u, delta, A, B, C, D=None, z=None, delta_bias=None, delta_softplus=False,
