@@ -26,7 +26,7 @@ import torch
 import torch.nn.functional as F
 
 from .scan_torch import _Geometry as TorchGeometry
-from .scan_torch import chunked_scan_function
+from .scan_torch import chunked_scan
 
 # Floats per [T, b, d, n] chunk buffer (64 MiB in fp32); forward keeps 2 such buffers, backward ~6.
 _TARGET_ELEMENTS = 1 << 24
@@ -261,24 +261,7 @@ def scan_backward(u, delta, A, B, C, D, z, delta_bias, softplus, reverse, chunk_
     return gu, gdelta, geo.A_grad(gA), gB, gC, gD, gz, gbias, geo.state_out(carry)
 
 
-_ParallelScanFn = chunked_scan_function(scan_forward, scan_backward, "_ParallelScanFn")
-
-
-def selective_scan_parallel(u, delta, A, B, C, D=None, z=None, delta_bias=None, delta_softplus=False,
-                            return_last_state=False, reverse=False, initial_state=None, chunk_size=None):
-    """Chunked parallel selective scan (see module docstring); same arguments as ``selective_scan``
-    plus ``initial_state`` [b, d, n] and ``chunk_size`` (steps per chunk; default: ~16M state
-    elements per chunk)."""
-    if A.is_complex():
-        raise NotImplementedError("selective_scan(impl='parallel'): complex A is not supported; use a real A")
-    tensors = (u, delta, A, B, C, D, z, delta_bias, initial_state)
-    needs_grad = torch.is_grad_enabled() and any(t is not None and t.requires_grad for t in tensors)
-    if needs_grad:
-        out, last = _ParallelScanFn.apply(u, delta, A, B, C, D, z, delta_bias, initial_state,
-                                          bool(delta_softplus), bool(reverse), chunk_size)
-    else:
-        with torch.no_grad():
-            out, last, _ = scan_forward(u, delta, A, B, C, D, z, delta_bias, delta_softplus, reverse,
-                                        initial_state, chunk_size, keep_boundaries=False)
-        out = out.to(u.dtype)
-    return (out, last) if return_last_state else out
+selective_scan_parallel = chunked_scan(scan_forward, scan_backward, "parallel")
+selective_scan_parallel.__doc__ = """Chunked parallel selective scan (see module docstring); same arguments as
+``selective_scan`` plus ``initial_state`` [b, d, n] and ``chunk_size`` (steps per chunk; default: ~16M
+state elements per chunk)."""

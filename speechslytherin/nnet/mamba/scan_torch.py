@@ -6,7 +6,7 @@ reused, time-major buffers. Per chunk of T steps we compute exp(delta*A) and del
 buffers of shape (T, b, G, N, Dg) (state laid out (N, channels) so the channel dim is
 innermost), run one in-place ``addcmul_`` per step, and get y = C.h with one batched matmul.
 
-Training uses a hand-written backward (``_SelectiveScanFn``): only the state entering each
+Training uses a hand-written backward (the autograd function made by ``chunked_scan``): only the state entering each
 chunk is saved; the backward pass walks the chunks in the opposite order, recomputes the
 chunk's states from its saved boundary state and runs the adjoint recurrence backwards in time.
 Memory is linear in L and no autograd graph is built per step.
@@ -284,10 +284,10 @@ def scan_backward(u, delta, A, B, C, D, z, delta_bias, softplus, reverse, chunk_
     return gu, gdelta, geo.A_grad(gA), gB, gC, gD, gz, gbias, geo.state_out(carry)
 
 
-def chunked_scan_function(scan_forward_fn, scan_backward_fn, name):
-    """An autograd.Function around a chunked scan's forward/backward pair: the forward keeps the
-    chunk-boundary states, the backward recomputes each chunk from them (used by `torch` and
-    `parallel`)."""
+def chunked_scan(scan_forward_fn, scan_backward_fn, impl_name):
+    """A selective-scan function around a chunked scan's forward/backward pair (used by `torch`
+    and `parallel`): with gradients, an autograd.Function whose forward keeps the chunk-boundary
+    states and whose backward recomputes each chunk from them; without, the forward alone."""
 
     class ChunkedScanFn(torch.autograd.Function):
         @staticmethod
@@ -309,27 +309,27 @@ def chunked_scan_function(scan_forward_fn, scan_backward_fn, name):
             res.append(ginit if ctx.has_initial else None)
             return (*res, None, None, None)
 
-    ChunkedScanFn.__name__ = ChunkedScanFn.__qualname__ = name
-    return ChunkedScanFn
+    ChunkedScanFn.__name__ = ChunkedScanFn.__qualname__ = f"ChunkedScanFn_{impl_name}"
+
+    def scan(u, delta, A, B, C, D=None, z=None, delta_bias=None, delta_softplus=False,
+             return_last_state=False, reverse=False, initial_state=None, chunk_size=None):
+        if A.is_complex():
+            raise NotImplementedError(f"selective_scan(impl='{impl_name}'): complex A is not supported; "
+                                      "use a real A")
+        tensors = (u, delta, A, B, C, D, z, delta_bias, initial_state)
+        if torch.is_grad_enabled() and any(t is not None and t.requires_grad for t in tensors):
+            out, last = ChunkedScanFn.apply(u, delta, A, B, C, D, z, delta_bias, initial_state,
+                                            bool(delta_softplus), bool(reverse), chunk_size)
+        else:
+            with torch.no_grad():
+                out, last, _ = scan_forward_fn(u, delta, A, B, C, D, z, delta_bias, delta_softplus, reverse,
+                                               initial_state, chunk_size, keep_boundaries=False)
+            out = out.to(u.dtype)
+        return (out, last) if return_last_state else out
+
+    return scan
 
 
-_SelectiveScanFn = chunked_scan_function(scan_forward, scan_backward, "_SelectiveScanFn")
-
-
-def selective_scan_torch(u, delta, A, B, C, D=None, z=None, delta_bias=None, delta_softplus=False,
-                         return_last_state=False, reverse=False, initial_state=None, chunk_size=None):
-    """Chunked sequential selective scan (see module docstring); same arguments as
-    ``selective_scan`` plus ``initial_state`` [b, d, n] and ``chunk_size`` (steps per chunk)."""
-    if A.is_complex():
-        raise NotImplementedError("selective_scan(impl='torch'): complex A is not supported; use a real A")
-    tensors = (u, delta, A, B, C, D, z, delta_bias, initial_state)
-    needs_grad = torch.is_grad_enabled() and any(t is not None and t.requires_grad for t in tensors)
-    if needs_grad:
-        out, last = _SelectiveScanFn.apply(u, delta, A, B, C, D, z, delta_bias, initial_state,
-                                           bool(delta_softplus), bool(reverse), chunk_size)
-    else:
-        with torch.no_grad():
-            out, last, _ = scan_forward(u, delta, A, B, C, D, z, delta_bias, delta_softplus, reverse,
-                                        initial_state, chunk_size, keep_boundaries=False)
-        out = out.to(u.dtype)
-    return (out, last) if return_last_state else out
+selective_scan_torch = chunked_scan(scan_forward, scan_backward, "torch")
+selective_scan_torch.__doc__ = """Chunked sequential selective scan (see module docstring); same arguments as
+``selective_scan`` plus ``initial_state`` [b, d, n] and ``chunk_size`` (steps per chunk)."""
