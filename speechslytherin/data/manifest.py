@@ -112,21 +112,28 @@ def validate_entry(where, entry, kind=None, check_placeholders=True):
     return kind
 
 
+def read_json_object(path, missing, redo):
+    """A JSON file holding an object (id -> entry); `missing` / `redo` finish the error messages."""
+    if not os.path.isfile(path):
+        raise ManifestError(f"{path}: {missing}")
+    try:
+        with open(path, encoding="utf-8") as f:
+            data = json.load(f)
+    except json.JSONDecodeError as err:
+        raise ManifestError(f"{path}: not valid JSON ({err}). {redo}") from None
+    if not isinstance(data, dict):
+        raise ManifestError(f"{path}: expected a JSON object id -> entry, got {type(data).__name__}.")
+    return data
+
+
 def load_manifest(path, replacements=None, kind=None):
     """Load and check a manifest; returns {id: entry} with placeholders resolved.
 
     kind: None (infer per entry), 'separation' or 'pool' to insist on one kind.
     """
     path = os.fspath(path)
-    if not os.path.isfile(path):
-        raise ManifestError(f"{path}: manifest not found. Run the data preparation stage first.")
-    try:
-        with open(path, encoding="utf-8") as f:
-            data = json.load(f)
-    except json.JSONDecodeError as err:
-        raise ManifestError(f"{path}: not valid JSON ({err}). Re-run data preparation.") from None
-    if not isinstance(data, dict):
-        raise ManifestError(f"{path}: expected a JSON object id -> entry, got {type(data).__name__}.")
+    data = read_json_object(path, missing="manifest not found. Run the data preparation stage first.",
+                            redo="Re-run data preparation.")
     if not data:
         raise ManifestError(f"{path}: the manifest is empty. Check the corpus root given to data preparation.")
     out = {}

@@ -17,7 +17,6 @@ broken estimate) gets status "error: ..." and is left out of the means.
 import csv
 import datetime
 import io
-import json
 import math
 import multiprocessing
 import os
@@ -25,7 +24,7 @@ import os
 import numpy as np
 
 from speechslytherin.data.audio import AudioError, read_audio
-from speechslytherin.data.manifest import ManifestError, load_manifest
+from speechslytherin.data.manifest import ManifestError, load_manifest, read_json_object
 from speechslytherin.metrics.perceptual import pesq_nb, pesq_wb, stoi
 from speechslytherin.metrics.pit import pit_si_snr
 from speechslytherin.metrics.sdr import BACKENDS, sdr
@@ -40,18 +39,12 @@ def load_estimates(est):
     """Read the inference manifest (a folder holding manifest.json, or the file); returns {id: [paths]}."""
     est = os.fspath(est)
     path = os.path.join(est, EST_MANIFEST) if os.path.isdir(est) else est
-    if not os.path.isfile(path):
-        raise ManifestError(
-            f"{path}: estimate manifest not found. Run the inference stage first (it writes "
-            f"<dir>/{EST_MANIFEST} with id -> {{'sources': [paths]}})."
-        )
-    try:
-        with open(path, encoding="utf-8") as f:
-            data = json.load(f)
-    except json.JSONDecodeError as err:
-        raise ManifestError(f"{path}: not valid JSON ({err}). Re-run inference.") from None
-    if not isinstance(data, dict):
-        raise ManifestError(f"{path}: expected a JSON object id -> {{'sources': [...]}}.")
+    data = read_json_object(
+        path,
+        missing=f"estimate manifest not found. Run the inference stage first (it writes "
+                f"<dir>/{EST_MANIFEST} with id -> {{'sources': [paths]}}).",
+        redo="Re-run inference.",
+    )
     base = os.path.dirname(os.path.abspath(path))
     out = {}
     for uid, entry in data.items():
