@@ -112,3 +112,21 @@ def test_plot_verb_redraws_curves(data_dir, tmp_path):
     assert plot.main([str(exp)]) == 0
     assert (exp / "plots" / "training_curves.png").stat().st_size > 1000
     assert plot.main([str(tmp_path / "nothing")]) == 2
+
+
+def test_validation_scores_ignore_batch_padding():
+    from speechslytherin.losses.sep import PitSiSnrLoss
+    from speechslytherin.tasks.sep import unpadded_si_snr
+
+    torch.manual_seed(0)
+    loss = PitSiSnrLoss()
+    short_ref, long_ref = torch.randn(1, 300, 2), torch.randn(1, 500, 2)
+    short_est, long_est = short_ref + 0.3 * torch.randn(1, 300, 2), long_ref + 0.5 * torch.randn(1, 500, 2)
+    pad = torch.zeros(1, 200, 2)
+    targets = torch.cat([torch.cat([short_ref, pad], 1), long_ref])
+    estimates = torch.cat([torch.cat([short_est, pad + 0.1], 1), long_est])  # junk in the padding
+    mix = targets.sum(-1)
+    scores, inputs = unpadded_si_snr(loss, estimates, targets, mix, torch.tensor([0.6, 1.0]))
+    assert torch.allclose(scores[0], -loss.per_example(short_est, short_ref)[0])
+    assert torch.allclose(scores[1], -loss.per_example(long_est, long_ref)[0])
+    assert torch.allclose(inputs[0], -loss.per_example(short_ref.sum(-1, keepdim=True).expand(-1, -1, 2), short_ref)[0])

@@ -32,14 +32,27 @@ class SeparationBrain(TaskBrain):
 
     def compute_objectives(self, predictions, batch, stage):
         estimates, targets, mix = predictions
-        loss = self.hparams.loss(estimates, targets)
-        if stage != sb.Stage.TRAIN:
-            with torch.no_grad():
-                si_snr = -self.hparams.loss.per_example(estimates, targets).mean()
-                mix_rep = mix.unsqueeze(-1).expand_as(targets)
-                si_snr_in = -self.hparams.loss.per_example(mix_rep, targets).mean()
-            self.accumulate(si_snr=si_snr, si_snri=si_snr - si_snr_in)
-        return loss
+        if stage == sb.Stage.TRAIN:
+            return self.hparams.loss(estimates, targets)
+        with torch.no_grad():
+            si_snr, si_snr_in = unpadded_si_snr(self.hparams.loss, estimates, targets, mix, batch.get("lengths"))
+        self.accumulate(si_snr=si_snr.mean(), si_snri=(si_snr - si_snr_in).mean())
+        return -si_snr.mean()
+
+
+def unpadded_si_snr(loss, estimates, targets, mix, lengths=None):
+    """PIT SI-SNR of each item and of its mixture, on the item's own length: zero padding of a
+    batch must not change a validation score."""
+    total = targets.shape[1]
+    if lengths is None:
+        lengths = torch.ones(targets.shape[0])
+    scores, inputs = [], []
+    for i, rel in enumerate(lengths.tolist()):
+        n = max(1, min(total, int(round(rel * total))))
+        est, ref = estimates[i : i + 1, :n], targets[i : i + 1, :n]
+        scores.append(-loss.per_example(est, ref))
+        inputs.append(-loss.per_example(mix[i : i + 1, :n].unsqueeze(-1).expand_as(ref), ref))
+    return torch.cat(scores), torch.cat(inputs)
 
 
 def build_datasets(cfg, data_dir):
