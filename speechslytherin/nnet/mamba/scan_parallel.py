@@ -26,7 +26,7 @@ import torch
 import torch.nn.functional as F
 
 from .scan_torch import _Geometry as TorchGeometry
-from .scan_torch import chunked_scan
+from .scan_torch import chunked_scan, gate_grads
 
 # Floats per [T, b, d, n] chunk buffer (64 MiB in fp32); forward keeps 2 such buffers, backward ~6.
 _TARGET_ELEMENTS = 1 << 24
@@ -204,13 +204,11 @@ def scan_backward(u, delta, A, B, C, D, z, delta_bias, softplus, reverse, chunk_
 
         go = _tm(gout, s, e)
         if z is not None:
-            zc = _tm(z, s, e)
-            sz = torch.sigmoid(zc)
             y = _contract_C(geo, Cc, S)
             if Df is not None:
                 y.addcmul_(uc, Df)
-            _store(gz, go * y * sz * (1 + zc * (1 - sz)), s, e)  # silu'(z) = s (1 + z (1 - s))
-            gy = go * (zc * sz)
+            gz_c, gy = gate_grads(go, _tm(z, s, e), y)
+            _store(gz, gz_c, s, e)
         else:
             gy = go
         if Df is not None:

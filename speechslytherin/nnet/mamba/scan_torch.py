@@ -106,6 +106,12 @@ def _prep_delta(delta, delta_bias, softplus, s, e):
     return dl
 
 
+def gate_grads(go, zc, y):
+    """Gradients through out = y * silu(z): (d/dz, d/dy), with silu'(z) = s (1 + z (1 - s)), s = sigmoid(z)."""
+    sz = torch.sigmoid(zc)
+    return go * y * sz * (1 + zc * (1 - sz)), go * (zc * sz)
+
+
 class _Buffers:
     """Reused chunk buffers and their per-step views, unbound once (creating T views per chunk
     costs a few microseconds each, comparable to the step itself)."""
@@ -227,14 +233,11 @@ def scan_backward(u, delta, A, B, C, D, z, delta_bias, softplus, reverse, chunk_
 
         go = _tm(gout, s, e)
         if z is not None:
-            zc = _tm(z, s, e)
-            sz = torch.sigmoid(zc)
             y = _contract_C(geo, Cc, S)
             if Df is not None:
                 y.addcmul_(uc, Df)
-            # d silu(z)/dz = sigmoid(z) * (1 + z * (1 - sigmoid(z)))
-            _store_tm(gz, go * y * sz * (1 + zc * (1 - sz)), s, e)
-            gy = go * (zc * sz)
+            gz_c, gy = gate_grads(go, _tm(z, s, e), y)
+            _store_tm(gz, gz_c, s, e)
         else:
             gy = go
         gu_c = gy * Df if Df is not None else torch.zeros_like(gy)
