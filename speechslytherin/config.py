@@ -42,6 +42,21 @@ TRAINER_DEFAULTS = {
 }
 
 
+def task_defaults(task):
+    """(data defaults, trainer defaults) for a task: the shared keys plus the task module's own
+    `DATA_DEFAULTS` / `TRAINER_DEFAULTS` (e.g. an ASR tokenizer path), so each task checks its keys."""
+    data, trainer = dict(DATA_DEFAULTS), dict(TRAINER_DEFAULTS)
+    try:
+        from speechslytherin.tasks import get_task
+
+        module = get_task(task)
+    except (ValueError, ImportError):
+        return data, trainer
+    data.update(getattr(module, "DATA_DEFAULTS", {}))
+    trainer.update(getattr(module, "TRAINER_DEFAULTS", {}))
+    return data, trainer
+
+
 class ConfigError(ValueError):
     """A config that cannot be used as written; the message names the key and the fix."""
 
@@ -174,11 +189,12 @@ def load_config(path, overrides=None):
             raise ConfigError(f"{path}: missing top-level section '{section}'")
     if plain["task"] not in KNOWN_TASKS:
         raise ConfigError(f"{path}: task '{plain['task']}' is not one of {', '.join(KNOWN_TASKS)}")
-    for name, defaults in (("data", DATA_DEFAULTS), ("trainer", TRAINER_DEFAULTS)):
+    data_defaults, trainer_defaults = task_defaults(plain["task"])
+    for name, defaults in (("data", data_defaults), ("trainer", trainer_defaults)):
         _section(plain, name, defaults, path)  # checked before instantiation: fail fast
     base_dir = os.path.dirname(os.path.abspath(path))
     # Models are built while the YAML is read: seed first so their initialisation is reproducible.
-    seed = _section(_merged(plain, overrides), "trainer", TRAINER_DEFAULTS, path)["seed"]
+    seed = _section(_merged(plain, overrides), "trainer", trainer_defaults, path)["seed"]
     seed_everything(int(seed))
     try:
         hparams = load_hyperpyyaml(text, overrides or None)
@@ -187,8 +203,8 @@ def load_config(path, overrides=None):
     except TypeError as err:
         raise ConfigError(f"{path}: a constructor rejected its arguments: {err}") from None
     cfg = Config(hparams)
-    cfg["data"] = _section(hparams, "data", DATA_DEFAULTS, path)
-    cfg["trainer"] = _section(hparams, "trainer", TRAINER_DEFAULTS, path)
+    cfg["data"] = _section(hparams, "data", data_defaults, path)
+    cfg["trainer"] = _section(hparams, "trainer", trainer_defaults, path)
     cfg.path, cfg.text, cfg.overrides = path, text, overrides
     cfg.base_dir = base_dir
     return cfg

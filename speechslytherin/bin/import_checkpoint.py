@@ -23,7 +23,9 @@ import sys
 
 IMPORTERS = {
     "mamba-tasnet": "speechslytherin.models.sep.mamba_tasnet_official",
-    # later: "spmamba", "sepmamba", "semamba" -> their models' *_official modules
+    "spmamba": "speechslytherin.models.sep.spmamba_official",
+    "sepmamba": "speechslytherin.models.sep.sepmamba_official",
+    "semamba": "speechslytherin.models.enh.semamba_official",
 }
 
 
@@ -34,7 +36,12 @@ class CheckpointImportError(ValueError):
 def get_importer(name):
     if name not in IMPORTERS:
         raise CheckpointImportError(f"--from {name!r}: unknown format; known: {', '.join(sorted(IMPORTERS))}.")
-    return importlib.import_module(IMPORTERS[name])
+    try:
+        return importlib.import_module(IMPORTERS[name])
+    except ModuleNotFoundError as err:
+        if err.name != IMPORTERS[name]:
+            raise
+        raise CheckpointImportError(f"--from {name}: not available in this version of the toolkit.") from None
 
 
 def load_toolkit_config(path):

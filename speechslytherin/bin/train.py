@@ -158,10 +158,11 @@ def train(args):
     total_steps = steps_per_epoch * int(trainer["epochs"])
 
     model = cfg["model"]
+    extra = task.extra_modules(cfg) if hasattr(task, "extra_modules") else {}
     counter = sb.utils.epoch_loop.EpochCounter(limit=int(trainer["epochs"]))
     checkpointer = AtomicCheckpointer(
         os.path.join(args.exp_dir, "save"),
-        recoverables={"model": model, "counter": counter, "rng": RNGState()},
+        recoverables={"model": model, **extra, "counter": counter, "rng": RNGState()},
     )
     hparams = dict(cfg)
     hparams.setdefault("loss", PitSiSnrLoss())
@@ -170,7 +171,7 @@ def train(args):
     hparams["lr_scheduler"] = None
     hparams["train_dataset"] = train_set
     brain = task.Brain(
-        modules={"model": model},
+        modules={"model": model, **extra},
         opt_class=cfg["optimizer"],
         hparams=hparams,
         run_opts=run_opts,

@@ -50,3 +50,32 @@ class Constant(torch.optim.lr_scheduler.LRScheduler):
 
     def get_lr(self):
         return list(self.base_lrs)
+
+
+class ExponentialPerEpoch(torch.optim.lr_scheduler.ExponentialLR):
+    """lr x gamma after every epoch (SEMamba: gamma 0.99)."""
+
+    step_per = "epoch"
+
+    def __init__(self, optimizer, gamma=0.99, total_steps=None):
+        super().__init__(optimizer, gamma=gamma)
+
+    def step(self, metric=None):  # the trainer passes the valid loss to per-epoch schedules
+        super().step()
+
+
+class Noam(torch.optim.lr_scheduler.LRScheduler):
+    """Linear warmup then inverse square-root decay, per optimizer step; the peak (at the end of
+    warmup) is the optimizer's lr. This is the Transformer/Conformer ASR schedule (SpeechBrain's
+    NoamScheduler with the peak given directly)."""
+
+    step_per = "batch"
+
+    def __init__(self, optimizer, warmup_steps=25000, total_steps=None):
+        self.warmup_steps = max(1, int(warmup_steps))
+        super().__init__(optimizer)
+
+    def get_lr(self):
+        step = self.last_epoch + 1
+        factor = min(step / self.warmup_steps, (self.warmup_steps / step) ** 0.5)
+        return [base * factor for base in self.base_lrs]
