@@ -29,6 +29,8 @@ setup(
         "tqdm>=4.60",
         "matplotlib>=3.6",
         "pyyaml>=6",
+        "sentencepiece>=0.2",  # ASR tokenizers
+        "jiwer>=3.0",  # WER / CER
         "ninja>=1.11",  # builds the fused C++ CPU scan on first use (falls back to PyTorch without it)
     ],
     extras_require={
