@@ -1,0 +1,65 @@
+"""Score ASR hypotheses: word/character error rates, per-utterance CSV, summary.json, RESULTS.md.
+
+    python -m speechslytherin.bin.wer --ref data/test_clean.json --hyp exp/<exp>/decode_test_clean \
+        --out exp/<exp>/score_test_clean [--exp-name NAME] [--results-md RESULTS.md]
+
+--hyp is hypotheses.json ({id: text}, as bin/transcribe writes it) or the folder holding it.
+Text is normalised the LibriSpeech way (upper case, punctuation stripped; see
+speechslytherin/scoring/asr.py). When --out is <recipe>/exp/<exp>/score_<set>, <recipe>/RESULTS.md
+is regenerated.
+"""
+
+import argparse
+import os
+import sys
+
+
+def build_parser():
+    p = argparse.ArgumentParser(prog="python -m speechslytherin.bin.wer", description=__doc__.split("\n")[0])
+    p.add_argument("--ref", required=True, help="reference manifest (id -> {\"text\", ...})")
+    p.add_argument("--hyp", required=True, help="hypotheses.json (id -> text) or its folder")
+    p.add_argument("--out", required=True, help="folder for wer.csv and summary.json")
+    p.add_argument("--exp-name", default=None, help="name in RESULTS.md (default: the exp folder name)")
+    p.add_argument("--test-set", default=None, help="table name in RESULTS.md (default: the manifest's name)")
+    p.add_argument("--results-md", default=None,
+                   help="RESULTS.md file (or the recipe folder holding it) to regenerate from "
+                        "<its folder>/exp/*/score_*/summary.json (default: inferred from --out)")
+    return p
+
+
+def recipe_dir_of(out_dir):
+    """<recipe>/exp/<exp>/score_x -> <recipe>, else None."""
+    exp_dir = os.path.dirname(os.path.abspath(out_dir))
+    if os.path.basename(os.path.dirname(exp_dir)) == "exp":
+        return os.path.dirname(os.path.dirname(exp_dir))
+    return None
+
+
+def main(argv=None):
+    args = build_parser().parse_args(argv)
+    from speechslytherin.data.manifest import ManifestError
+    from speechslytherin.scoring.asr import HypothesisError, score_asr
+    from speechslytherin.scoring.results_md import update_results_md
+
+    try:
+        summary = score_asr(args.ref, args.hyp, args.out, exp_name=args.exp_name, test_set=args.test_set,
+                            log=lambda msg: print(msg, file=sys.stderr))
+    except (ManifestError, HypothesisError) as err:
+        print(f"wer: error: {err}", file=sys.stderr)
+        return 2
+    m, c = summary["means"], summary["counts"]
+    print(f"{summary['test_set']} ({summary['exp_name']}): WER {m['wer']}% ({c['word_errors']}/{c['words']}: "
+          f"S {c['substitutions']} D {c['deletions']} I {c['insertions']}), CER {m['cer']}%, "
+          f"{summary['n_scored']}/{summary['n_utts']} utterances with a hypothesis -> {args.out}")
+    recipe, results_path = args.results_md or recipe_dir_of(args.out), None
+    if recipe and recipe.endswith(".md"):
+        recipe, results_path = os.path.dirname(recipe) or ".", recipe
+    if recipe:
+        path = update_results_md(recipe, out_path=results_path)
+        if path:
+            print(f"updated {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
