@@ -97,3 +97,109 @@ def make_pool_manifest(tmpdir, speakers=("a", "b", "c"), counts=(3, 1, 2), sr=80
             path = write_wav(os.path.join(tmpdir, spk, f"{spk}{u}.wav"), tone(length, sr, 7 * s + u), sr)
             manifest[f"{spk}{u}"] = {"audio": path, "speaker": spk, "duration": length / sr, "sample_rate": sr}
     return manifest
+
+
+LIBRI_SPEAKERS = ("103", "1034", "1040", "1069", "1081", "1088")
+
+
+def libri_mix_id(k, rng):
+    s1, s2 = rng.choice(LIBRI_SPEAKERS, 2, replace=False)
+    return f"{s1}-{1200 + k}-{k:04d}_{s2}-{3400 + k}-{k + 1:04d}"
+
+
+def write_mix_folders(subset_dir, uid, sr, length, seed, folders, noise=True):
+    """s1, s2 (+ noise) and the mixture folders asked for, one <uid>.wav each; returns the signals."""
+    s1 = tone(length, sr, seed)
+    s2 = tone(length, sr, seed + 1)
+    nz = 0.05 * tone(length, sr, seed + 2)
+    signals = {"s1": s1, "s2": s2, "mix_clean": s1 + s2, "mix_both": s1 + s2 + nz, "mix_single": s1 + nz}
+    if noise:
+        signals["noise"] = nz
+    for folder in folders:
+        if folder in signals:
+            write_wav(os.path.join(subset_dir, folder, uid + ".wav"), signals[folder], sr)
+    return signals
+
+
+def make_libri2mix(root, counts=None, sr=8000, mode="min", types=("mix_clean", "mix_both"), seconds=(0.5, 0.9),
+                   seed=0, metadata=True):
+    """ROOT/Libri2Mix/wav{8k,16k}/{mode}/{train-100,dev,test,...}/{mix_*,s1,s2,noise} + metadata/*.csv,
+    as LibriMix's generator writes them (csv paths: absolute paths of another machine)."""
+    import csv
+
+    counts = counts or {"train-100": 4, "dev": 2, "test": 2}
+    rng = np.random.default_rng(seed)
+    base = os.path.join(root, "Libri2Mix", f"wav{sr // 1000}k", mode)
+    folders = ["s1", "s2"] + list(types) + (["noise"] if types != ("mix_clean",) else [])
+    ids, k = {}, 0
+    for subset, n in counts.items():
+        ids[subset] = []
+        rows = {t: [] for t in types}
+        for _ in range(n):
+            uid = libri_mix_id(k, rng)
+            length = int(rng.uniform(*seconds) * sr)
+            write_mix_folders(os.path.join(base, subset), uid, sr, length, seed * 1000 + 3 * k, folders)
+            gen = f"/gen/machine/Libri2Mix/wav{sr // 1000}k/{mode}/{subset}"
+            for t in types:
+                row = {"mixture_ID": uid, "mixture_path": f"{gen}/{t}/{uid}.wav",
+                       "source_1_path": f"{gen}/s1/{uid}.wav", "source_2_path": f"{gen}/s2/{uid}.wav"}
+                if t == "mix_both":
+                    row["noise_path"] = f"{gen}/noise/{uid}.wav"
+                row["length"] = length
+                rows[t].append(row)
+            ids[subset].append(uid)
+            k += 1
+        if metadata:
+            for t, table in rows.items():
+                path = os.path.join(base, "metadata", f"mixture_{subset}_{t}.csv")
+                os.makedirs(os.path.dirname(path), exist_ok=True)
+                with open(path, "w", newline="") as f:
+                    writer = csv.DictWriter(f, fieldnames=list(table[0]))
+                    writer.writeheader()
+                    writer.writerows(table)
+    return {"ids": ids, "base": base}
+
+
+def make_wham(root, counts=None, sr=8000, mode="min", seconds=(0.5, 0.9), seed=0):
+    """ROOT/wav{8k,16k}/{mode}/{tr,cv,tt}/{mix_both,mix_clean,mix_single,s1,s2,noise} (wham_scripts layout,
+    wsj0-2mix file names)."""
+    counts = counts or {"tr": 4, "cv": 2, "tt": 2}
+    rng = np.random.default_rng(seed)
+    base = os.path.join(root, f"wav{sr // 1000}k", mode)
+    folders = ["mix_both", "mix_clean", "mix_single", "s1", "s2", "noise"]
+    ids, k = {}, 0
+    for subset, n in counts.items():
+        ids[subset] = []
+        for _ in range(n):
+            spk1, spk2 = rng.choice(WSJ_SPEAKERS, 2, replace=False)
+            uid = wsj_mix_name(spk1, spk2, k)
+            length = int(rng.uniform(*seconds) * sr)
+            write_mix_folders(os.path.join(base, subset), uid, sr, length, seed * 1000 + 3 * k, folders)
+            ids[subset].append(uid)
+            k += 1
+    return {"ids": ids, "base": base}
+
+
+def make_echo2mix_tree(root, counts=None, sr=16000, seconds=1.0, seed=0, noise=False):
+    """ROOT/{train,val,test}/<record>/<room>/<spk1>_<spk2>/{mix,spk1_reverb,spk2_reverb}.wav (the layout
+    the SPMamba Echo2Mix indexer and a public fork read); ids '<record>-<room>-<spk1>_<spk2>'."""
+    counts = counts or {"train": 4, "val": 2, "test": 2}
+    rng = np.random.default_rng(seed)
+    ids, k = {}, 0
+    length = int(seconds * sr)
+    for split, n in counts.items():
+        ids[split] = []
+        for i in range(n):
+            s1, s2 = rng.choice(LIBRI_SPEAKERS, 2, replace=False)
+            rel = (f"record{k % 3}", f"room{i}", f"{s1}_{s2}")
+            folder = os.path.join(root, split, *rel)
+            a, b = tone(length, sr, seed * 1000 + 3 * k), tone(length, sr, seed * 1000 + 3 * k + 1)
+            nz = 0.05 * tone(length, sr, seed * 1000 + 3 * k + 2)
+            write_wav(os.path.join(folder, "spk1_reverb.wav"), a, sr)
+            write_wav(os.path.join(folder, "spk2_reverb.wav"), b, sr)
+            write_wav(os.path.join(folder, "mix.wav"), a + b + nz, sr)
+            if noise:
+                write_wav(os.path.join(folder, "noise.wav"), nz, sr)
+            ids[split].append("-".join(rel))
+            k += 1
+    return {"ids": ids}
