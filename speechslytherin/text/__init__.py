@@ -1,0 +1,1 @@
+"""Text processing: subword tokenizers for ASR (SentencePiece)."""
