@@ -1,7 +1,13 @@
-"""Score separated audio: per-utterance CSV, summary.json and the recipe's RESULTS.md.
+"""Score separated or enhanced audio: per-utterance CSV, summary.json and the recipe's RESULTS.md.
 
     python -m speechslytherin.bin.score --ref data/tt.json --est exp/<exp>/separate_tt \
         --out exp/<exp>/score_tt [--pesq] [--stoi] [--sdr-backend fast_bss_eval|mir_eval]
+    python -m speechslytherin.bin.score --task enh --ref data/tt.json --est exp/<exp>/enhanced_tt \
+        --out exp/<exp>/score_tt
+
+--task sep (default): SI-SNR(i), SDR(i), optional PESQ/STOI. --task enh: PESQ-WB, CSIG, CBAK,
+COVL, STOI, segSNR and SI-SNR, each also for the noisy input (the --pesq/--stoi/--sdr-backend
+options do not apply).
 
 When --out is <recipe>/exp/<exp>/score_<set>, <recipe>/RESULTS.md is regenerated.
 """
@@ -20,6 +26,8 @@ from speechslytherin.metrics.sdr import BACKENDS  # noqa: E402
 
 def build_parser():
     p = argparse.ArgumentParser(prog="python -m speechslytherin.bin.score", description=__doc__.split("\n")[0])
+    p.add_argument("--task", choices=("sep", "enh"), default="sep",
+                   help="sep: separation metrics (default); enh: enhancement metrics")
     p.add_argument("--ref", required=True, help="reference separation manifest (e.g. data/tt.json)")
     p.add_argument("--est", required=True, help="inference output folder holding manifest.json, or that file")
     p.add_argument("--out", required=True, help="output folder (e.g. exp/<exp>/score_tt)")
@@ -52,11 +60,17 @@ def main(argv=None):
 
     replacements = {"data_root": args.data_root} if args.data_root else None
     try:
-        summary = score_separation(
-            args.ref, args.est, args.out, use_pesq=args.pesq, use_stoi=args.stoi, sdr_backend=args.sdr_backend,
-            exp_name=args.exp_name, nj=args.nj, replacements=replacements, pesq_mode=args.pesq_mode,
-            progress=not args.no_progress,
-        )
+        if args.task == "enh":
+            from speechslytherin.scoring.enhancement import score_enhancement
+
+            summary = score_enhancement(args.ref, args.est, args.out, exp_name=args.exp_name, nj=args.nj,
+                                        replacements=replacements, progress=not args.no_progress)
+        else:
+            summary = score_separation(
+                args.ref, args.est, args.out, use_pesq=args.pesq, use_stoi=args.stoi,
+                sdr_backend=args.sdr_backend, exp_name=args.exp_name, nj=args.nj, replacements=replacements,
+                pesq_mode=args.pesq_mode, progress=not args.no_progress,
+            )
     except (ManifestError, ValueError) as err:
         print(f"score: {err}", file=sys.stderr)
         return 2
