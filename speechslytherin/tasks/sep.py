@@ -16,6 +16,12 @@ TRAIN_MANIFEST = "tr.json"
 VALID_MANIFEST = "cv.json"
 POOL_MANIFEST = "dm_pool.json"
 
+# Separation-only keys of the YAML's data: section (beside config.DATA_DEFAULTS).
+DATA_DEFAULTS = {
+    "dm_rule": "speechbrain",  # dynamic-mixing gains/crops: speechbrain (Mamba-TasNet) | sepmamba
+    "dm_activlev": None,  # sepmamba rule: pywsj0-mix activlev file (relative: to the data dir); None = P.56
+}
+
 
 class SeparationBrain(TaskBrain):
     def compute_forward(self, batch, stage):
@@ -72,6 +78,8 @@ def build_datasets(cfg, data_dir):
             epoch_size=data["dm_epoch_size"],
             segment=data["segment"],
             seed=seed,
+            rule=data.get("dm_rule", "speechbrain"),
+            activlev=_activlev_path(data.get("dm_activlev"), data_dir),
         )
     elif data["train"] == "manifest":
         train = SeparationDataset(
@@ -90,6 +98,13 @@ def build_datasets(cfg, data_dir):
     if data["max_valid_items"]:
         valid = torch.utils.data.Subset(valid, range(min(len(valid), int(data["max_valid_items"]))))
     return train, valid
+
+
+def _activlev_path(path, data_dir):
+    if path is None:
+        return None
+    path = os.path.expanduser(str(path))
+    return path if os.path.isabs(path) else os.path.join(data_dir, path)
 
 
 def collate_fn():
