@@ -1,0 +1,338 @@
+"""The mini ASR set: the mini corpus's single utterances written as a LibriSpeech tree.
+
+    python -m speechslytherin.bin.simulate --kind mini-asr --root ../db/mini --out ../db/mini_asr
+
+Split mapping (mini corpus split -> LibriSpeech subset), so `prepare/librispeech.py` reads it:
+    tr      TTS training voices                       -> train-clean-100
+    cv      held-out TTS voices                       -> dev-clean
+    tt_tts  unseen TTS voices (matched condition)     -> test-clean
+    tt      real recorded speech, English prompts     -> test-other   (out of domain: a real person,
+            (Asterisk telephone prompts, 8 kHz studio              telephone-band audio, and prompt
+            recordings upsampled to 16 kHz)                        wording outside the training grammar)
+There is no dev-other. The non-English recorded prompts of tt are left out.
+
+Optionally more speech is made with the same machinery as the mini corpus:
+- `extra_train_utts` more sentences per training voice (same engines, voices and per-utterance
+  variation as the corpus; a separate random stream, so no corpus sentence is re-drawn by design);
+- `real_test_utts`: test-other is topped up to this many utterances with further English
+  prompts of the same recorded person(s) from the installed Asterisk sounds, processed exactly as
+  the corpus processes its own (trim, level, 16 kHz).
+
+Ids are <speaker>-<chapter>-<utt>: the speaker is the mini speaker code (t00, v01, e02, r00),
+the chapter says where the audio came from (1 = the mini corpus, 2 = extra synthesis, 3 = extra
+recorded prompts). Transcripts are upper case with digits spelled out, as in LibriSpeech.
+Audio is 16 kHz 16-bit FLAC. The set is built in a temporary folder and renamed into place,
+deterministic from the seed; a re-run with the same options does nothing.
+"""
+
+import json
+import os
+import shutil
+import tempfile
+import time
+
+import numpy as np
+import soundfile as sf
+
+from speechslytherin.simulate import mini_corpus, voices
+from speechslytherin.simulate import text as sim_text
+from speechslytherin.text.numbers import spell_digits
+from speechslytherin.utils.atomic import write_json_atomic, write_text_atomic
+
+FORMAT_VERSION = 1
+SAMPLE_RATE = 16000
+SPLIT_TO_SUBSET = {"tr": "train-clean-100", "cv": "dev-clean", "tt_tts": "test-clean", "tt": "test-other"}
+CHAPTER = {"corpus": "1", "synth": "2", "prompt": "3"}
+DEFAULT_EXTRA_TRAIN = 0
+DEFAULT_REAL_TEST = 250  # more than the installed English prompts in the duration range: all of them
+
+
+class MiniAsrError(RuntimeError):
+    """The mini corpus or the output folder is not usable as asked; the message says what to do."""
+
+
+def transcript(text):
+    """LibriSpeech-style transcript: digits spelled, upper case; None if other digits remain."""
+    spelled = spell_digits(text).upper()
+    return None if any(ch.isdigit() for ch in spelled) else spelled
+
+
+def _load_corpus(root):
+    marker = os.path.join(root, ".complete")
+    if not os.path.isfile(marker):
+        raise MiniAsrError(f"{root}: not a finished mini corpus (no .complete). Build it first: python -m "
+                           f"speechslytherin.bin.make_mini --out {root}")
+    with open(os.path.join(root, "utterances.json"), encoding="utf-8") as f:
+        utterances = json.load(f)
+    with open(os.path.join(root, "speakers.json"), encoding="utf-8") as f:
+        speakers = json.load(f)
+    with open(marker, encoding="utf-8") as f:
+        corpus_params = json.load(f).get("parameters", {})
+    splits = {u["split"] for u in utterances.values()}
+    if "tt_tts" not in splits:
+        raise MiniAsrError(f"{root}: the mini corpus has no tt_tts split (unseen TTS voices), which becomes "
+                           "test-clean. Rebuild it with --test-voices both (the default).")
+    return utterances, speakers, corpus_params
+
+
+def _parameters(corpus_params, seed, extra_train_utts, real_test_utts):
+    return {"format_version": FORMAT_VERSION, "corpus": corpus_params, "seed": int(seed),
+            "extra_train_utts": int(extra_train_utts), "real_test_utts": int(real_test_utts)}
+
+
+def _existing(out_dir, params):
+    """True if out_dir holds this set already; raises if it holds something else."""
+    marker = os.path.join(out_dir, ".complete")
+    if os.path.isfile(marker):
+        with open(marker, encoding="utf-8") as f:
+            found = json.load(f).get("parameters")
+        if found == params:
+            return True
+        raise MiniAsrError(f"{out_dir} already holds a mini ASR set made with other options or from another "
+                           f"corpus:\n  there: {json.dumps(found, sort_keys=True)[:300]}\n  asked: "
+                           f"{json.dumps(params, sort_keys=True)[:300]}\nChoose another --out or delete it.")
+    if os.path.exists(out_dir) and (not os.path.isdir(out_dir) or os.listdir(out_dir)):
+        raise MiniAsrError(f"{out_dir} exists and is not a finished mini ASR set (no .complete marker). "
+                           "Delete it or choose another --out.")
+    return False
+
+
+def _write_flac(path, wav_int16):
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    sf.write(path, wav_int16, SAMPLE_RATE, subtype="PCM_16", format="FLAC")
+
+
+def _progress(items, enabled, desc):
+    if not enabled:
+        return items
+    try:
+        from tqdm import tqdm
+    except ImportError:
+        return items
+    return tqdm(items, desc=desc, unit="utt", leave=False)
+
+
+def _is_english_real(utt):
+    return utt["engine"] == "asterisk" and utt.get("language") == "en"
+
+
+# ----------------------------------------------------------------------------- extra speech
+def _extra_tts_jobs(speakers, n_per_speaker, seed, workdir):
+    """{code: iterator of synthesis jobs} for every training TTS voice (corpus machinery, new stream)."""
+    streams = {}
+    codes = sorted(c for c, s in speakers.items() if s["split"] == "tr" and s["engine"] != "asterisk")
+    for index, code in enumerate(codes):
+        spk = dict(speakers[code], code=code)
+        rng = mini_corpus._rng(seed, 7000 + index)
+
+        def jobs(spk=spk, rng=rng):
+            k = 0
+            while True:
+                yield mini_corpus._tts_job(spk, f"{spk['code']}x{k:05d}", rng, workdir)
+                k += 1
+
+        streams[code] = jobs()
+    return {code: n_per_speaker for code in codes}, streams
+
+
+def _extra_prompt_jobs(speakers, utterances, seed):
+    """Iterator of jobs reading further English prompts of the recorded people in tt."""
+    inventory = voices.find_inventory()
+    used = {(u["voice"], u.get("prompt")) for u in utterances.values() if u["engine"] == "asterisk"}
+    candidates = []
+    for code in sorted(speakers):
+        spk = speakers[code]
+        if spk["engine"] != "asterisk":
+            continue
+        for prompt_set, rel, raw in mini_corpus._prompt_candidates(spk, inventory):
+            if prompt_set.language == "en" and raw and (prompt_set.folder, rel) not in used:
+                candidates.append((code, prompt_set, rel, raw))
+    rng = mini_corpus._rng(seed, 9000)
+    for k, i in enumerate(rng.permutation(len(candidates))):
+        code, prompt_set, rel, raw = candidates[i]
+        yield dict(uid=f"{code}p{k:05d}", speaker=code, split="tt", engine="asterisk", voice=prompt_set.folder,
+                   prompt=rel, language="en", raw_text=raw,
+                   text=sim_text.normalise_transcript(raw),
+                   source_path=os.path.join(voices.ASTERISK_SOUNDS, prompt_set.folder, rel + ".wav"))
+
+
+def _make_until(wanted, streams, work_root, jobs, progress, accept, log, what):
+    """Draw jobs from each stream until `wanted[key]` accepted utterances exist; returns {key: [meta]}."""
+    kept = {key: [] for key in wanted}
+    for round_index in range(8):
+        batch = []
+        for key, n in wanted.items():
+            deficit = n - len(kept[key])
+            if deficit > 0:
+                for _ in range(int(np.ceil(deficit * 1.1)) + 1):
+                    job = next(streams[key], None)
+                    if job is None:
+                        break
+                    batch.append((key, job))
+        if not batch:
+            break
+        log(f"mini-asr: {what}: round {round_index + 1}: {len(batch)} utterances with {jobs} jobs")
+        key_of = {job["uid"]: key for key, job in batch}
+        results = mini_corpus._run_batches(mini_corpus._batches([j for _, j in batch]), work_root, jobs, progress)
+        for meta, wav8 in sorted((r for b in results for r in b), key=lambda r: r[0]["uid"]):
+            key = key_of[meta["uid"]]
+            if wav8 is not None and len(kept[key]) < wanted[key] and accept(meta):
+                kept[key].append(meta)
+    return kept
+
+
+# ----------------------------------------------------------------------------- build
+def _build(root, tmp, utterances, speakers, seed, extra_train_utts, real_test_utts, jobs, progress, log):
+    base = os.path.join(tmp, "LibriSpeech")
+    # (subset, speaker, chapter) -> [(source path, transcript, source info)]
+    chapters = {}
+    skipped = []
+
+    def add(source_root, meta, kind):
+        text = transcript(meta["text"] or "")
+        if not text:
+            skipped.append(meta["uid"])
+            return
+        subset = SPLIT_TO_SUBSET[meta["split"]]
+        chapters.setdefault((subset, meta["speaker"], CHAPTER[kind]), []).append(
+            (os.path.join(source_root, meta["path"]), text, meta))
+
+    for uid in sorted(utterances):
+        utt = utterances[uid]
+        if utt["split"] == "tt" and not _is_english_real(utt):
+            continue
+        add(root, utt, "corpus")
+
+    work = os.path.join(tmp, "_work")
+    os.makedirs(work)
+    if extra_train_utts > 0:
+        inventory = voices.find_inventory()
+        for code, spk in speakers.items():
+            engines = [(spk["engine"], spk["voice"])] + [tuple(v) for v in spk.get("extra_voices", [])]
+            for engine, voice in engines:
+                if spk["split"] == "tr" and not _voice_available(inventory, engine, voice):
+                    raise MiniAsrError(f"extra synthesis needs the {engine} voice {voice} of speaker {code}, which "
+                                       "is not installed here; install it or use --extra-train-utts 0.")
+        wanted, streams = _extra_tts_jobs(speakers, extra_train_utts, seed, work)
+        made = _make_until(wanted, streams, work, jobs, progress, lambda m: True, log, "extra training speech")
+        for code in sorted(made):
+            for meta in made[code]:
+                add(work, meta, "synth")
+    n_real = sum(len(v) for (s, _, _), v in chapters.items() if s == "test-other")
+    if real_test_utts > n_real:
+        stream = _extra_prompt_jobs(speakers, utterances, seed)
+        made = _make_until({"real": real_test_utts - n_real}, {"real": stream}, work, jobs, progress,
+                           lambda m: transcript(m["text"] or "") is not None, log, "extra recorded prompts")
+        for meta in made["real"]:
+            add(work, meta, "prompt")
+
+    source = {}
+    items = [(key, k, item) for key in sorted(chapters) for k, item in enumerate(chapters[key])]
+    lines = {}
+    for (subset, spk, chapter), k, (path, text, meta) in _progress(items, progress, "flac"):
+        uid = f"{spk}-{chapter}-{k:04d}"
+        folder = os.path.join(base, subset, spk, chapter)
+        wav, sr = sf.read(path, dtype="int16")
+        if sr != SAMPLE_RATE:
+            raise MiniAsrError(f"{path}: {sr} Hz, expected {SAMPLE_RATE} Hz")
+        _write_flac(os.path.join(folder, uid + ".flac"), wav)
+        lines.setdefault(folder, []).append(f"{uid} {text}")
+        source[uid] = {"subset": subset, "source": meta["uid"] if chapter == CHAPTER["corpus"] else None,
+                       "engine": meta["engine"], "voice": meta["voice"], "raw_text": meta.get("raw_text"),
+                       "prompt": meta.get("prompt"), "duration": round(len(wav) / SAMPLE_RATE, 4)}
+    for folder, folder_lines in lines.items():
+        spk, chapter = folder.split(os.sep)[-2:]
+        write_text_atomic(os.path.join(folder, f"{spk}-{chapter}.trans.txt"), "\n".join(folder_lines) + "\n")
+    shutil.rmtree(work)
+    counts = {}
+    for info in source.values():
+        c = counts.setdefault(info["subset"], {"utterances": 0, "hours": 0.0})
+        c["utterances"] += 1
+        c["hours"] += info["duration"] / 3600
+    for c in counts.values():
+        c["hours"] = round(c["hours"], 3)
+    write_json_atomic(os.path.join(tmp, "utterances.json"), source)
+    return counts, skipped
+
+
+def _voice_available(inventory, engine, voice):
+    if engine == "espeak-ng":
+        return voice.split("+", 1)[1] in inventory.espeak_variants
+    if engine == "flite":
+        return voice in inventory.flite_voices
+    if engine == "festival":
+        return voice in inventory.festival_voices
+    return True
+
+
+def _readme(params, counts, skipped):
+    lines = [
+        "speechslytherin mini ASR set: the mini corpus's utterances in the LibriSpeech layout",
+        "",
+        f"made with: python -m speechslytherin.bin.simulate --kind mini-asr --seed {params['seed']} "
+        f"--extra-train-utts {params['extra_train_utts']} --real-test-utts {params['real_test_utts']}",
+        "",
+        "subset            mini corpus split      speakers",
+        "train-clean-100   tr                     TTS voices (training)",
+        "dev-clean         cv                     held-out TTS voices",
+        "test-clean        tt_tts                 unseen TTS voices (matched condition)",
+        "test-other        tt (English prompts)   a real person: Asterisk telephone prompts (out of domain)",
+        "",
+        "chapters: 1 = utterance of the mini corpus, 2 = extra synthesized sentence (same voice),",
+        "3 = further recorded prompt of the same person. Transcripts: upper case, digits spelled.",
+        f"counts: {json.dumps(counts)}",
+        f"left out (digits that are not whole numbers in the transcript): {len(skipped)}",
+        "utterances.json: LibriSpeech id -> mini corpus id, engine, voice, raw text, duration.",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def make_mini_asr(root, out, seed=0, progress=True, extra_train_utts=DEFAULT_EXTRA_TRAIN,
+                  real_test_utts=DEFAULT_REAL_TEST, jobs=2, log=print):
+    """Write the mini ASR set under `out` (LibriSpeech/<subset>/...); returns the .complete summary."""
+    root = os.path.abspath(os.fspath(root))
+    out = os.path.abspath(os.fspath(out))
+    if out == root or out.startswith(root + os.sep):
+        raise MiniAsrError(f"--out {out} is inside the mini corpus {root}; a corpus is never written into. "
+                           "Use a folder beside it, e.g. ../db/mini_asr.")
+    if extra_train_utts < 0 or real_test_utts < 0:
+        raise MiniAsrError("--extra-train-utts and --real-test-utts must be >= 0")
+    utterances, speakers, corpus_params = _load_corpus(root)
+    params = _parameters(corpus_params, seed, extra_train_utts, real_test_utts)
+    if _existing(out, params):
+        log(f"{out}: mini ASR set already complete; nothing to do.")
+        with open(os.path.join(out, ".complete"), encoding="utf-8") as f:
+            return json.load(f)
+    start = time.time()
+    parent = os.path.dirname(out)
+    os.makedirs(parent, exist_ok=True)
+    tmp = tempfile.mkdtemp(prefix=f".{os.path.basename(out)}.tmp-", dir=parent)
+    try:
+        counts, skipped = _build(root, tmp, utterances, speakers, seed, extra_train_utts, real_test_utts,
+                                 int(jobs), progress, log)
+        summary = {"parameters": params, "counts": counts, "left_out": len(skipped),
+                   "seconds": round(time.time() - start, 2)}
+        write_text_atomic(os.path.join(tmp, "README.txt"), _readme(params, counts, skipped))
+        write_json_atomic(os.path.join(tmp, ".complete"), summary)
+        os.chmod(tmp, 0o755)
+        if os.path.isdir(out):
+            os.rmdir(out)  # empty (checked)
+        os.rename(tmp, out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    log(f"{out}: mini ASR set in {summary['seconds']:.1f} s: {json.dumps(counts)}")
+    return summary
+
+
+def add_mini_asr_arguments(parser):
+    """Options of `bin/simulate --kind mini-asr` (keyword names of make_mini_asr)."""
+    parser.add_argument("--extra-train-utts", dest="extra_train_utts", type=int, default=DEFAULT_EXTRA_TRAIN,
+                        help="more sentences to synthesize per training voice, with the corpus's engines and "
+                             f"settings (default {DEFAULT_EXTRA_TRAIN}: the corpus's own)")
+    parser.add_argument("--real-test-utts", dest="real_test_utts", type=int, default=DEFAULT_REAL_TEST,
+                        help="top test-other (real recorded speech) up to this many utterances with further "
+                             "English prompts of the same person from the installed Asterisk sounds "
+                             f"(default {DEFAULT_REAL_TEST}: all of them; 0: the corpus's own only)")
+    parser.add_argument("--jobs", type=int, default=2, help="parallel synthesis processes")
