@@ -76,3 +76,17 @@ def test_bad_inputs(tmp_path):
     (tmp_path / "d" / "tr.json").write_text(json.dumps({"a": {"mix": "x"}}))
     assert tok_cli.main(["--vocab-size", "10", "--data-dir", str(tmp_path / "d")]) == 2
     assert tok_cli.main(["--vocab-size", "10", "--data-dir", str(tmp_path / "none")]) == 2
+
+
+def test_char_type_from_the_config(tmp_path):
+    path = manifest(tmp_path / "data" / "tr.json")
+    texts = [e["text"] for e in json.loads(path.read_text()).values()]
+    n_chars = len(set("".join(texts).replace(" ", "")))
+    conf = tmp_path / "ctc.yaml"
+    conf.write_text(f"task: asr\nvocab_size: {n_chars + 4}\ntoken_type: char\nmodel: !new:torch.nn.Identity\n")
+    assert tok_cli.main([str(conf), "--data-dir", str(tmp_path / "data")]) == 0
+    sp = load_tokenizer(str(tmp_path / "data" / "tokenizer"))
+    assert sp.get_piece_size() == n_chars + 4  # 3 specials + characters + word boundary
+    assert sp.encode("CALL", out_type=str) == ["▁", "C", "A", "L", "L"]
+    conf.write_text("task: asr\nvocab_size: 40\ntoken_type: words\nmodel: !new:torch.nn.Identity\n")
+    assert tok_cli.main([str(conf), "--data-dir", str(tmp_path / "data")]) == 2

@@ -25,8 +25,7 @@ class TokenizerError(ValueError):
     """The tokenizer cannot be trained or loaded as asked; the message says what to change."""
 
 
-def read_vocab_size(config_path):
-    """The top-level `vocab_size:` of a config (hyperpyyaml tags are ignored)."""
+def _plain_config(config_path):
     import yaml
 
     class TagIgnoringLoader(yaml.SafeLoader):
@@ -37,12 +36,25 @@ def read_vocab_size(config_path):
         raise TokenizerError(f"{config_path}: config not found.")
     with open(config_path, encoding="utf-8") as f:
         plain = yaml.load(f, Loader=TagIgnoringLoader) or {}
-    value = plain.get("vocab_size") if isinstance(plain, dict) else None
+    return plain if isinstance(plain, dict) else {}
+
+
+def read_vocab_size(config_path):
+    """The top-level `vocab_size:` of a config (hyperpyyaml tags are ignored)."""
+    value = _plain_config(config_path).get("vocab_size")
     if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
         raise TokenizerError(
             f"{config_path}: needs a top-level `vocab_size: N` (a positive integer, e.g. 5000 for LibriSpeech), "
             f"got {value!r}; or pass --vocab-size."
         )
+    return value
+
+
+def read_token_type(config_path, default="unigram"):
+    """The optional top-level `token_type:` of a config (unigram as published; char for the CTC model)."""
+    value = _plain_config(config_path).get("token_type", default)
+    if value not in MODEL_TYPES:
+        raise TokenizerError(f"{config_path}: token_type {value!r}; choose one of {', '.join(MODEL_TYPES)}.")
     return value
 
 
@@ -108,6 +120,8 @@ def train_tokenizer(texts, out_dir, vocab_size, model_type="unigram", character_
                     return model_path
             except json.JSONDecodeError:
                 pass
+        log(f"{model_path}: replaced by a tokenizer for other text or settings ({model_type}, {vocab_size}); models "
+            "trained with the old one need it back (retrain it with their config)")
     buf = io.BytesIO()
     try:
         # an iterator and an in-memory writer: no temporary path ends up in the model's trainer spec,
