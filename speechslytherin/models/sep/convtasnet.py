@@ -56,9 +56,10 @@ class ConvTasNet(MaskingSeparator):
         # the most dilated block, (P - 1) * 2**(X - 1) / 2; shorter inputs are zero-padded first.
         min_frames = (P - 1) * 2 ** (X - 1) // 2 + 1
         self._min_samples = (min_frames - 1) * (L // 2) + L
-        self.encoder, self.decoder = tasnet_encoder_decoder(N, L, L // 2)
+        self.encoder, decoder = tasnet_encoder_decoder(N, L, L // 2)
         self.masknet = MaskNet(N=N, B=B, H=H, P=P, X=X, R=R, C=n_src, norm_type=norm_type, causal=causal,
                                mask_nonlinear=mask_nonlinear)
+        self.decoder = decoder  # registered last: SpeechBrain's key order encoder, masknet, decoder
 
     @property
     def min_samples(self):

@@ -55,7 +55,7 @@ class DPMamba(MaskingSeparator):
         super().__init__()
         self.n_src = n_src
         self.kernel_size = kernel_size
-        self.encoder, self.decoder = tasnet_encoder_decoder(N, kernel_size, stride)
+        self.encoder, decoder = tasnet_encoder_decoder(N, kernel_size, stride)
 
         def mamba():
             return MambaStack(
@@ -76,3 +76,4 @@ class DPMamba(MaskingSeparator):
             skip_around_intra=skip_around_intra,
             linear_layer_after_inter_intra=False,
         )
+        self.decoder = decoder  # registered last: SpeechBrain's key order encoder, masknet, decoder

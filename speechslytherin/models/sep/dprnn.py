@@ -37,7 +37,7 @@ class DPRNN(MaskingSeparator):
         super().__init__()
         self.n_src = n_src
         self.kernel_size = kernel_size
-        self.encoder, self.decoder = tasnet_encoder_decoder(N, kernel_size, kernel_size // 2)
+        self.encoder, decoder = tasnet_encoder_decoder(N, kernel_size, kernel_size // 2)
 
         def rnn():
             return SBRNNBlock(input_size=N, hidden_channels=hidden, num_layers=1, rnn_type=rnn_type,
@@ -55,3 +55,4 @@ class DPRNN(MaskingSeparator):
             skip_around_intra=False,
             linear_layer_after_inter_intra=True,
         )
+        self.decoder = decoder  # registered last: SpeechBrain's key order encoder, masknet, decoder

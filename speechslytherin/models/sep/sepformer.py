@@ -47,7 +47,7 @@ class SepFormer(MaskingSeparator):
         super().__init__()
         self.n_src = n_src
         self.kernel_size = kernel_size
-        self.encoder, self.decoder = tasnet_encoder_decoder(N, kernel_size, stride)
+        self.encoder, decoder = tasnet_encoder_decoder(N, kernel_size, stride)
         self.masknet = Dual_Path_Model(
             in_channels=N,
             out_channels=N,
@@ -60,3 +60,4 @@ class SepFormer(MaskingSeparator):
             skip_around_intra=skip_around_intra,
             linear_layer_after_inter_intra=False,
         )
+        self.decoder = decoder  # registered last: SpeechBrain's key order encoder, masknet, decoder

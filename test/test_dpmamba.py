@@ -1,0 +1,189 @@
+"""DPMamba: official key layouts and counts, dual-path structure, training, model files, configs."""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+import torch
+from speechbrain.lobes.models.dual_path import Dual_Path_Model
+
+import speechslytherin
+from fake_corpus import make_sep_manifest
+from speechslytherin.bin import check_config
+from speechslytherin.config import load_config
+from speechslytherin.losses.sep import PitSiSnrLoss
+from speechslytherin.models.model_io import save_model
+from speechslytherin.models.sep.dpmamba import PRESETS, DPMamba
+from speechslytherin.nnet.mamba import MambaStack
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+REFERENCE = "/work/shared/reference/official_keys"
+if not os.path.isdir(REFERENCE):  # the repo's own copy, when the shared folder is absent
+    REFERENCE = os.path.join(os.path.dirname(__file__), "data", "official_keys")
+
+# param_counts.json of the reference: the official classes with the official configs.
+OFFICIAL_COUNTS = {"XS": 2_265_857, "S": 8_136_193, "M": 15_869_441, "L": 59_788_289}
+README_MILLIONS = {"XS": 2.3, "S": 8.1, "M": 15.9, "L": 59.8}
+
+
+def official_layout(variant):
+    path = os.path.join(REFERENCE, f"keys_dpmamba_{variant}.json")
+    if not os.path.isfile(path):
+        pytest.skip(f"official key list not available ({path})")
+    with open(path) as f:
+        return {key: tuple(shape) for key, shape in json.load(f)}
+
+
+@pytest.fixture(autouse=True)
+def _cpu_settings():
+    torch.set_flush_denormal(True)
+    torch.set_num_threads(1)
+
+
+@pytest.mark.parametrize("variant", ["XS", "S", "M", "L"])
+def test_official_keys_shapes_and_counts(variant):
+    model = DPMamba.from_preset(variant)
+    ours = {k: tuple(v.shape) for k, v in model.state_dict().items()}
+    official = official_layout(variant)
+    assert sorted(set(official) - set(ours)) == [] and sorted(set(ours) - set(official)) == []
+    assert {k: s for k, s in ours.items() if official[k] != s} == {}
+    count = sum(p.numel() for p in model.parameters())
+    assert count == OFFICIAL_COUNTS[variant]
+    assert round(count / 1e6, 1) == README_MILLIONS[variant]
+
+
+def test_presets_follow_the_official_hparams():
+    # dpmamba_{XS,S}.yaml: skip_around_intra False, n_dp 8; {M,L}: True, 16; chunk 250 everywhere.
+    assert PRESETS["XS"] == {"N": 128, "n_layers": 8, "skip_around_intra": False}
+    assert PRESETS["M"] == {"N": 256, "n_layers": 16, "skip_around_intra": True}
+    model = DPMamba.from_preset("M")
+    assert model.masknet.K == 250 and model.masknet.dual_mdl[0].skip_around_intra
+    assert not model.masknet.dual_mdl[0].linear_layer_after_inter_intra
+    block = model.masknet.dual_mdl[3].intra_mdl
+    assert isinstance(block, MambaStack) and len(block.layers) == 1 and block.bimamba_type == "v2"
+    assert model.init_args["N"] == 256 and DPMamba(**model.init_args).init_args == model.init_args
+
+
+def test_blocks_start_from_the_same_weights_like_the_official_deepcopy():
+    """SpeechBrain's Dual_Path_Model deep-copies the intra/inter models into every block."""
+    model = DPMamba.from_preset("tiny", n_layers=3)
+    first = model.masknet.dual_mdl[0].state_dict()
+    for block in model.masknet.dual_mdl[1:]:
+        for key, value in block.state_dict().items():
+            assert torch.equal(value, first[key]), key
+    assert not torch.equal(model.masknet.dual_mdl[0].intra_mdl.layers[0].mixer.in_proj.weight,
+                           model.masknet.dual_mdl[0].inter_mdl.layers[0].mixer.in_proj.weight)
+
+
+def test_output_is_the_speechbrain_dual_path_pipeline():
+    """Same weights in a Dual_Path_Model built as the official YAML does -> the same masks and output."""
+    torch.manual_seed(0)
+    model = DPMamba.from_preset("tiny", n_layers=2, skip_around_intra=True).eval()
+    intra, inter = (MambaStack(1, 16, bidirectional=True, rms_norm=True, d_state=4) for _ in range(2))
+    reference = Dual_Path_Model(in_channels=16, out_channels=16, intra_model=intra, inter_model=inter,
+                                num_layers=2, norm="ln", K=20, num_spks=2, skip_around_intra=True,
+                                linear_layer_after_inter_intra=False)
+    reference.load_state_dict(model.masknet.state_dict(), strict=True)
+    reference.eval()
+    mix = torch.randn(2, 1003)
+    with torch.no_grad():
+        w = model.encoder(mix)
+        masks = reference(w)
+        torch.testing.assert_close(model.masknet(w), masks)
+        est = torch.stack([model.decoder(w * m) for m in masks], -1)
+        est = torch.nn.functional.pad(est, (0, 0, 0, 1003 - est.shape[1]))
+        torch.testing.assert_close(model(mix), est, atol=1e-5, rtol=1e-4)
+
+
+def test_inter_chunk_path_carries_context_across_chunks():
+    """A change in the last chunk reaches the first chunk's output only through the inter model."""
+    torch.manual_seed(0)
+    model = DPMamba.from_preset("tiny").eval()  # chunks of 20 frames = 160 samples
+    mix = torch.randn(1, 2000)
+    changed = mix.clone()
+    changed[0, -300:] += 1.0
+    with torch.no_grad():
+        delta = (model(mix) - model(changed))[0, :100].abs().max()
+    assert delta > 1e-6
+
+
+def test_shapes_and_batch_independence():
+    torch.manual_seed(0)
+    model = DPMamba.from_preset("tiny").eval()
+    with torch.no_grad():
+        for n_samples in (5, 16, 17, 999, 1003):
+            assert model(torch.randn(2, n_samples)).shape == (2, n_samples, 2)
+        mix = torch.randn(3, 640)
+        together = model(mix)
+        alone = torch.stack([model(m[None])[0] for m in mix])
+        torch.testing.assert_close(together, alone, atol=1e-5, rtol=1e-4)
+        assert model.separate(torch.randn(700)).shape == (2, 700)
+    with pytest.raises(ValueError, match="stride"):
+        DPMamba(N=16, n_layers=1, kernel_size=16, stride=4)
+
+
+def test_reference_scan_gives_the_same_output():
+    torch.manual_seed(0)
+    fast = DPMamba.from_preset("tiny", scan_impl="torch").eval()
+    ref = DPMamba.from_preset("tiny", scan_impl="ref").eval()
+    ref.load_state_dict(fast.state_dict())
+    mix = torch.randn(1, 700)
+    with torch.no_grad():
+        torch.testing.assert_close(fast(mix), ref(mix), atol=1e-5, rtol=1e-4)
+
+
+def test_training_step_reaches_every_parameter_and_lowers_the_loss():
+    torch.manual_seed(0)
+    model = DPMamba.from_preset("tiny", skip_around_intra=True)
+    loss_fn = PitSiSnrLoss()
+    opt = torch.optim.Adam(model.parameters(), lr=1e-2)
+    sources = torch.randn(2, 800, 2)
+    mix = sources.sum(-1)
+    first = loss_fn(model(mix), sources)
+    first.backward()
+    assert [n for n, p in model.named_parameters() if p.grad is None or not p.grad.abs().sum()] == []
+    for _ in range(5):
+        opt.step()
+        opt.zero_grad()
+        loss = loss_fn(model(mix), sources)
+        loss.backward()
+    assert loss.item() < first.item()
+
+
+def test_model_file_round_trip(tmp_path):
+    torch.manual_seed(0)
+    model = DPMamba.from_preset("tiny", n_src=3).eval()
+    save_model(model, tmp_path / "m.pt", sample_rate=8000, task="sep")
+    loaded = speechslytherin.load_model(str(tmp_path / "m.pt"))
+    assert isinstance(loaded, DPMamba) and loaded.init_args == model.init_args
+    mix = torch.randn(1, 900)
+    with torch.no_grad():
+        torch.testing.assert_close(loaded(mix), model(mix), atol=0, rtol=0)
+
+
+def test_tiny_training_run_through_bin_train(tmp_path):
+    for name, n, seed in (("tr", 4, 0), ("cv", 2, 1)):
+        manifest = make_sep_manifest(str(tmp_path / f"wav_{name}"), n=n, seed=seed)
+        (tmp_path / f"{name}.json").write_text(json.dumps(manifest))
+    cfg = os.path.join(REPO, "egs", "mini", "sep1", "conf", "dpmamba_tiny.yaml")
+    cmd = [sys.executable, "-m", "speechslytherin.bin.train", cfg, "--data-dir", str(tmp_path),
+           "--exp-dir", str(tmp_path / "exp"), "--no-progress", "--trainer.n_plot_examples=0"]
+    out = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO, timeout=600)
+    assert out.returncode == 0, out.stderr[-3000:]
+    model = speechslytherin.load_model(str(tmp_path / "exp" / "model.pt"))
+    assert isinstance(model, DPMamba)
+    with torch.no_grad():
+        assert model(torch.randn(1, 1200)).shape == (1, 1200, 2)
+
+
+def test_configs_pass_check_config(capsys):
+    for path in (os.path.join(REPO, "egs", "mini", "sep1", "conf", "dpmamba_tiny.yaml"),
+                 os.path.join(REPO, "egs", "wsj0-2mix", "sep1", "conf", "dpmamba_S.yaml")):
+        assert check_config.main([path, "--seconds", "0.1"]) == 0
+        assert "-> output: [1, 800, 2]" in capsys.readouterr().out
+    model = load_config(os.path.join(REPO, "egs", "wsj0-2mix", "sep1", "conf", "dpmamba_S.yaml"))["model"]
+    assert sum(p.numel() for p in model.parameters()) == OFFICIAL_COUNTS["S"]
+    official = official_layout("S")
+    assert {k: tuple(v.shape) for k, v in model.state_dict().items()} == official
