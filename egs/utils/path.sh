@@ -11,3 +11,8 @@ if ! "$PYTHON" -c "import speechslytherin" 2>/dev/null; then
   echo "error: '$PYTHON' cannot import speechslytherin. Run 'make install' in ${__repo_root} first." >&2
   exit 1
 fi
+# Logs redirected to a file get a progress-bar line every 30 s instead of many per second
+# (tqdm reads TQDM_* variables as defaults); an interactive terminal keeps live bars.
+if [ ! -t 2 ] && [ -z "${TQDM_MININTERVAL:-}" ]; then
+  export TQDM_MININTERVAL=30
+fi
