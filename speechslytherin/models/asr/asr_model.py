@@ -207,10 +207,18 @@ class ASRModel(SelfDescribing, nn.Module):
         p_ctc = torch.log_softmax(self.ctc_lin(enc_out), dim=-1)
         return p_ctc, p_seq, enc_out
 
-    def forward(self, wavs, wav_lens=None, tokens_bos=None, epoch=None):
+    def forward(self, wavs, wav_lens=None, tokens_bos=None, epoch=None, feature_augment=None):
+        """Training pass: ``feature_augment(feats, wav_lens) -> (feats, lens)`` (SpecAugment) runs
+        between the normalisation and the CNN, inside forward so DDP sees one call."""
         if wav_lens is None:
             wav_lens = torch.ones(wavs.shape[0], device=wavs.device)
-        return self.forward_features(self.features(wavs, wav_lens, epoch), wav_lens, tokens_bos)
+        feats = self.features(wavs, wav_lens, epoch)
+        if feature_augment is not None:
+            augmented, _ = feature_augment(feats, wav_lens)
+            if augmented.shape[0] != feats.shape[0]:
+                raise ValueError("feature_augment must keep the batch size (no concat_original / repeats)")
+            feats = augmented
+        return self.forward_features(feats, wav_lens, tokens_bos)
 
     def compute_loss(self, p_ctc, p_seq, wav_lens, tokens, tokens_lens, tokens_eos=None, tokens_eos_lens=None):
         """(loss, {"ctc": ..., "att": ...}): batch-mean CTC and label-smoothed KL as the official recipe."""
