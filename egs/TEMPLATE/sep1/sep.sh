@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
 # Speech separation stages shared by every separation recipe (egs/<corpus>/sep1/run.sh calls this).
-#   0 verify the corpus (mini: synthesize it)   1 manifests of the fixed sets   2 dynamic-mixing pool
+#   0 verify the corpus (mini: synthesize it)   1 manifests of the fixed sets
+#   2 dynamic-mixing pool (corpora without one: nothing to do), or with --simulate KIND: simulate the
+#     corpus from --simulate-root into --corpus-root and write its manifests (stage 1 then skips)
 #   3 train   4 separate the test set   5 score -> RESULTS.md
 set -euo pipefail
 
 # Defaults; every one can be given as --name value (or --name=value).
 stage=0
 stop_stage=5
-corpus=mini            # mini | wsj0-2mix (see speechslytherin/prepare)
+corpus=mini            # mini | wsj0-2mix | libri2mix | wham | echo2mix (see speechslytherin/prepare)
 corpus_root=           # the corpus tree (mini: where to synthesize it)
 mini_scale=default     # mini only: tiny | small | default
 config=conf/mamba_tasnet_mini.yaml
@@ -19,9 +21,14 @@ device=                # cpu | cuda | cuda:N (default: cuda when available)
 test_sets="tt"
 score_args=            # e.g. "--pesq --stoi" or "--sdr-backend mir_eval"
 dm_pool=               # dynamic-mixing pool (wsj0 si_tr_s); mini: inside the corpus
+prepare_args=          # corpus options of bin/prepare, e.g. "--sample-rate 16000 --mix-type mix_both"
+data=data              # manifest folder (one per corpus variant, e.g. data_mix_both)
+simulate=              # a bin/simulate kind (echo2mix): stage 2 makes the corpus at --corpus-root
+simulate_root=         # the speech it is simulated from (LibriSpeech, a mini corpus, ...)
+simulate_args=         # e.g. "--n-mixtures 200 50 50 --duration 4 --seed 1"
 force=false            # redo stages that are marked done
 help_message="Usage: $0 [--stage N] [--stop-stage N] [--config conf/x.yaml] [--corpus-root DIR] [--tag T] [--ngpu N] ..."
-__options_listed="stage stop_stage corpus corpus_root mini_scale config tag train_args ngpu nproc device test_sets score_args dm_pool force"
+__options_listed="stage stop_stage corpus corpus_root mini_scale config tag train_args ngpu nproc device test_sets score_args dm_pool prepare_args data simulate simulate_root simulate_args force"
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 . "${here}/../../utils/stage.sh" "$@"
@@ -29,31 +36,57 @@ here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 . "${here}/../../utils/path.sh"
 
 [ -n "$corpus_root" ] || { echo "error: --corpus-root is required (where the ${corpus} corpus is, or goes for mini)" >&2; exit 1; }
-if [ "$corpus" != mini ] && [ ! -d "$corpus_root" ]; then
+if [ -n "$simulate" ]; then
+  if [ -z "$simulate_root" ] || [ ! -d "$simulate_root" ]; then
+    echo "error: --simulate ${simulate} needs the speech to simulate from: --simulate-root DIR ('${simulate_root}' is not a folder)." >&2
+    exit 1
+  fi
+elif [ "$corpus" != mini ] && [ ! -d "$corpus_root" ]; then
   echo "error: the ${corpus} corpus is not at '${corpus_root}'. Pass --corpus-root DIR, or set its path in egs/utils/db.sh." >&2
   exit 1
 fi
 [ -f "$config" ] || { echo "error: config $config not found (configs are in $(pwd)/conf)" >&2; exit 1; }
-data=data
 exp="exp/sep_$(basename "${config%.*}")${tag:+_${tag}}"
 
 if run_stage 0 "corpus ${corpus} at ${corpus_root}" "$data"; then
   if [ "$corpus" = mini ]; then
     "$PYTHON" -m speechslytherin.bin.make_mini --out "$corpus_root" --scale "$mini_scale"
+  elif [ -n "$simulate" ]; then
+    echo "${corpus} is simulated at stage 2 (${simulate}) from ${simulate_root} into ${corpus_root}"
   else
-    "$PYTHON" -m speechslytherin.bin.prepare --corpus "$corpus" --root "$corpus_root" --verify-only
+    # shellcheck disable=SC2086
+    "$PYTHON" -m speechslytherin.bin.prepare --corpus "$corpus" --root "$corpus_root" --verify-only ${prepare_args}
   fi
   stage_done
 fi
 
 if run_stage 1 "manifests of the fixed sets -> ${data}/" "$data"; then
-  "$PYTHON" -m speechslytherin.bin.prepare --corpus "$corpus" --root "$corpus_root" --out "$data"
+  if [ -n "$simulate" ]; then
+    echo "nothing to do: the simulated corpus gets its manifests at stage 2"
+  else
+    # shellcheck disable=SC2086
+    "$PYTHON" -m speechslytherin.bin.prepare --corpus "$corpus" --root "$corpus_root" --out "$data" ${prepare_args}
+  fi
   stage_done
 fi
 
-if run_stage 2 "dynamic-mixing pool -> ${data}/dm_pool.json" "$data"; then
-  "$PYTHON" -m speechslytherin.bin.prepare --corpus "$corpus" --root "$corpus_root" --out "$data" \
-    --pool-only ${dm_pool:+--pool "$dm_pool"}
+if [ -n "$simulate" ]; then
+  stage2_title="simulate ${simulate} from ${simulate_root} -> ${corpus_root}, manifests -> ${data}/"
+else
+  stage2_title="dynamic-mixing pool -> ${data}/dm_pool.json"
+fi
+if run_stage 2 "$stage2_title" "$data"; then
+  if [ -n "$simulate" ]; then
+    # shellcheck disable=SC2086
+    "$PYTHON" -m speechslytherin.bin.simulate --kind "$simulate" --root "$simulate_root" --out "$corpus_root" \
+      ${simulate_args}
+    # shellcheck disable=SC2086
+    "$PYTHON" -m speechslytherin.bin.prepare --corpus "$corpus" --root "$corpus_root" --out "$data" ${prepare_args}
+  else
+    # shellcheck disable=SC2086
+    "$PYTHON" -m speechslytherin.bin.prepare --corpus "$corpus" --root "$corpus_root" --out "$data" \
+      --pool-only ${dm_pool:+--pool "$dm_pool"} ${prepare_args}
+  fi
   stage_done
 fi
 
