@@ -185,6 +185,10 @@ def composite(est, ref, sample_rate, pesq_mode="wb"):
         clean, processed = _align(ref, est)
         if not (np.all(np.isfinite(clean)) and np.all(np.isfinite(processed))):
             return {"error": "non-finite samples"}
+        # the eps offset would hide digital silence from PESQ; refuse it as the PESQ wrappers do
+        for name, x in (("reference", ref), ("estimate", est)):
+            if not np.any(np.asarray(x)[: len(clean)]):
+                return {"error": f"silent {name}"}
         llr = _lowest_mean(llr_frames(clean, processed, sample_rate))
         wss = _lowest_mean(wss_frames(clean, processed, sample_rate))
         seg = float(np.mean(segsnr_frames(clean, processed, sample_rate)))
