@@ -301,9 +301,10 @@ def launch(job, timeout_s):
     return None, reason, wall
 
 
-def measure_model(key, args, log):
+def measure_model(key, args, log, record, save=lambda: None):
+    """Fill ``record`` (already in the report) row by row, calling ``save`` after each measurement."""
     ok, why = model_available(key)
-    record = {"key": key, **{k: v for k, v in MODELS[key].items() if k not in ("module",)}, "rows": []}
+    record.update({"key": key, **{k: v for k, v in MODELS[key].items() if k not in ("module",)}, "rows": []})
     if not ok:
         record["skipped"] = why
         log(f"[{key}] skipped: {why}")
@@ -342,7 +343,11 @@ def measure_model(key, args, log):
             log(f"[{key}] {seconds:g} s {pass_name}: {row[pass_name + '_s']:.3f} s, "
                 f"{result['peak_bytes'] / 2**20:.0f} MiB" + (f", {row['gmacs_per_s']:.2f} GMAC/s" if result["macs"] else "")
                 + f"  (worker {wall:.0f} s)")
-        record["rows"].append(row)
+            if row not in record["rows"]:
+                record["rows"].append(row)
+            save()
+        if row not in record["rows"]:
+            record["rows"].append(row)
     record["worker_seconds"] = spent
     return record
 
@@ -524,8 +529,10 @@ def parse_args(argv):
     parser.add_argument("--out", default=None, help="output folder (default bench/results/sep_efficiency_<device>)")
     parser.add_argument("--doc", default=None, help="markdown file whose marked section receives the table")
     parser.add_argument("--doc-label", default="", help="line written above the table in --doc")
+    parser.add_argument("--render", metavar="JSON", help="only redraw the table/plot (and --doc) of a saved "
+                        "sep_efficiency.json, e.g. of a run stopped part-way")
     args = parser.parse_args(argv)
-    if args.worker:
+    if args.worker or args.render:
         return args
     args.models = [m.strip() for m in args.models.split(",") if m.strip()]
     unknown = [m for m in args.models if m not in MODELS]
@@ -552,6 +559,10 @@ def main(argv=None):
     if args.worker:
         print("RESULT " + json.dumps(run_worker(json.loads(args.worker))), flush=True)
         return 0
+    if args.render:
+        report = json.loads(Path(args.render).read_text())
+        report["beats"] = summarise(report["models"])
+        return write_reports(report, Path(args.out or Path(args.render).parent), args)
     out_dir = Path(args.out or ROOT / "bench" / "results" / f"sep_efficiency_{args.device.split(':')[0]}")
     out_dir.mkdir(parents=True, exist_ok=True)
 
@@ -561,10 +572,21 @@ def main(argv=None):
     report = {"device": args.device, "repeats": args.repeats, "durations": args.durations,
               "sample_rate": SAMPLE_RATE, "scan_macs_per_element": SCAN_MACS_PER_ELEMENT,
               "environment": environment(args), "models": []}
-    for key in args.models:
-        report["models"].append(measure_model(key, args, log))
+    def save():  # after every measurement, so a run stopped part-way keeps its results (see --render)
         report["beats"] = summarise(report["models"])
-        (out_dir / "sep_efficiency.json").write_text(json.dumps(report, indent=1))  # partial results survive
+        (out_dir / "sep_efficiency.json").write_text(json.dumps(report, indent=1))
+
+    for key in args.models:
+        record = {}
+        report["models"].append(record)
+        measure_model(key, args, log, record, save)
+        save()
+    return write_reports(report, out_dir, args)
+
+
+def write_reports(report, out_dir, args):
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / "sep_efficiency.json").write_text(json.dumps(report, indent=1))
     table = markdown(report)
     (out_dir / "sep_efficiency.md").write_text(table)
     plot(report, out_dir / "sep_efficiency.png")
