@@ -187,3 +187,92 @@ def test_configs_pass_check_config(capsys):
     assert sum(p.numel() for p in model.parameters()) == OFFICIAL_COUNTS["S"]
     official = official_layout("S")
     assert {k: tuple(v.shape) for k, v in model.state_dict().items()} == official
+
+
+# An hparams file in the layout of the official dpmamba_*.yaml (only the keys the importer reads).
+OFFICIAL_STYLE_HPARAMS = """
+sample_rate: 8000
+num_spks: 2
+N_encoder_out: 16
+out_channels: 16
+kernel_size: 16
+kernel_stride: !ref <kernel_size> // 2
+n_dp: 2
+chunk_size: 20
+skip_around_intra: True
+n_mamba_dp: 2
+Encoder: !new:speechbrain.lobes.models.dual_path.Encoder
+    kernel_size: !ref <kernel_size>
+    out_channels: !ref <N_encoder_out>
+Mambaintra: !new:modules.mamba_blocks.MambaBlocksSequential
+    n_mamba: !ref <n_mamba_dp> // 2
+    bidirectional: True
+    d_model: !ref <out_channels>
+    d_state: 4
+    expand: 2
+    d_conv: 4
+    fused_add_norm: False
+    rms_norm: True
+    residual_in_fp32: False
+Mambainter: !new:modules.mamba_blocks.MambaBlocksSequential
+    n_mamba: !ref <n_mamba_dp> // 2
+    bidirectional: True
+    d_model: !ref <out_channels>
+    d_state: 4
+    expand: 2
+    d_conv: 4
+    fused_add_norm: False
+    rms_norm: True
+    residual_in_fp32: False
+MaskNet: !new:speechbrain.lobes.models.dual_path.Dual_Path_Model
+    num_spks: !ref <num_spks>
+    in_channels: !ref <N_encoder_out>
+    out_channels: !ref <out_channels>
+    num_layers: !ref <n_dp>
+    K: !ref <chunk_size>
+    intra_model: !ref <Mambaintra>
+    inter_model: !ref <Mambainter>
+    norm: ln
+    linear_layer_after_inter_intra: False
+    skip_around_intra: !ref <skip_around_intra>
+Decoder: !new:speechbrain.lobes.models.dual_path.Decoder
+    in_channels: !ref <N_encoder_out>
+    out_channels: 1
+    kernel_size: !ref <kernel_size>
+    stride: !ref <kernel_stride>
+    bias: False
+"""
+
+
+def test_official_release_imports_with_its_hparams(tmp_path):
+    from speechslytherin.models.sep import dpmamba_official as importer
+
+    torch.manual_seed(0)
+    (tmp_path / "hyperparams.yaml").write_text(OFFICIAL_STYLE_HPARAMS)
+    released = DPMamba(N=16, n_layers=2, chunk_size=20, skip_around_intra=True, d_state=4).eval()
+    ckpt = tmp_path / "save" / "CKPT+2024-04-25+17-11-58+00"
+    ckpt.mkdir(parents=True)
+    for part in ("encoder", "masknet", "decoder"):  # the release: one plain state dict per module
+        torch.save(getattr(released, part).state_dict(), ckpt / f"{part}.ckpt")
+    config = importer.find_release_config(ckpt)
+    assert config == str(tmp_path / "hyperparams.yaml")
+    model, sample_rate = importer.build_from_official_config(config)
+    assert sample_rate == 8000 and model.init_args == released.init_args
+    state, where = importer.read_official_state_dict(tmp_path)
+    assert where == str(ckpt)
+    model.load_state_dict(state, strict=True)
+    mix = torch.randn(1, 900)
+    with torch.no_grad():
+        torch.testing.assert_close(model.eval()(mix), released(mix), atol=0, rtol=0)
+    assert importer.build_from_preset("M")[0].init_args == DPMamba.from_preset("M").init_args
+    with pytest.raises(importer.OfficialFormatError, match="unknown DPMamba preset"):
+        importer.build_from_preset("tiny")
+
+
+def test_importer_refuses_a_mamba_tasnet_hparams_file(tmp_path):
+    from speechslytherin.models.sep import dpmamba_official as importer
+
+    path = tmp_path / "h.yaml"
+    path.write_text("N_encoder_out: 16\nMaskNet: !new:modules.mamba_masknet.MaskNet\n    n_mamba: 2\n")
+    with pytest.raises(importer.OfficialFormatError, match="from mamba-tasnet"):
+        importer.build_from_official_config(path)
