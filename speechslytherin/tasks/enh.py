@@ -262,10 +262,11 @@ class EnhancementBrain(TaskBrain):
         return means
 
     def on_stage_end(self, stage, stage_loss, epoch=None):
-        super().on_stage_end(stage, stage_loss, epoch)
+        # the discriminator's schedule steps with the generator's, before the epoch's checkpoint
         if stage == sb.Stage.VALID and self.d_scheduler is not None \
                 and getattr(self.d_scheduler, "step_per", "batch") == "epoch":
             self.d_scheduler.step()
+        super().on_stage_end(stage, stage_loss, epoch)
 
     def on_fit_end(self):
         super().on_fit_end()
