@@ -447,7 +447,11 @@ def markdown(report):
             for target, metrics in per_target.items():
                 cells = [_fmt_beat(metrics[m]) for m in ("fwd_s", "fwdbwd_s", "fwd_mem", "fwdbwd_mem", "gmacs_per_s")]
                 lines.append(f"| {labels[key]} | {labels[target]} | " + " | ".join(cells) + " |")
-    lines += ["", "Configurations: " + "; ".join(f"{r['label']}: {r['note']}" for r in report["models"]) + "."]
+    def describe(r):
+        scan = f" (selective scan: {r['scan_impl']})" if r.get("family") == "mamba" and r.get("scan_impl") else ""
+        return f"{r.get('label', r.get('key'))}: {r.get('note', '')}{scan}"
+
+    lines += ["", "Configurations: " + "; ".join(describe(r) for r in report["models"]) + "."]
     return "\n".join(lines) + "\n"
 
 
