@@ -57,7 +57,8 @@ def test_mix_both_adds_noise_and_train_460_joins_both_train_sets(corpus, tmp_pat
     tr = load_manifest(written["tr"])
     assert list(tr) == info["ids"]["train-100"] + info["ids"]["train-360"]
     entry = next(iter(tr.values()))
-    assert "/mix_both/" in entry["mix"] and entry["noise"].endswith(os.path.join("noise", os.path.basename(entry["mix"])))
+    assert "/mix_both/" in entry["mix"]
+    assert entry["noise"].endswith(os.path.join("noise", os.path.basename(entry["mix"])))
 
 
 def test_missing_files_are_listed_against_the_metadata(corpus, tmp_path):

@@ -97,8 +97,8 @@ def test_same_seed_same_files_resume_and_rerun(simulated, mini, tmp_path):
 def test_speech_manifest_noise_folder_and_cli(tmp_path):
     manifests = {}
     for k, split in enumerate(("train", "val", "test")):
-        m = make_pool_manifest(str(tmp_path / "speech" / split), speakers=(f"{split}a", f"{split}b"), counts=(2, 2),
-                               sr=16000, seconds=(0.6, 0.9), seed=k)
+        m = make_pool_manifest(str(tmp_path / "speech" / split), speakers=(f"{split}a", f"{split}b"),
+                               counts=(2, 2), sr=16000, seconds=(0.6, 0.9), seed=k)
         manifests[split] = str(tmp_path / f"{split}.json")
         json.dump(m, open(manifests[split], "w"))
     noise_dir = tmp_path / "noises"

@@ -44,6 +44,7 @@ TARGET_DBFS = -25.0
 PEAK = 0.9
 GAP_RANGE_S = (0.1, 0.4)
 FILES = ("mix", "spk1_reverb", "spk2_reverb", "noise")
+ROOM_KEYS = {"sources": "source_positions"}  # info.json names (a manifest's "sources" are files)
 
 
 def _item_rng(seed, split, index):
@@ -142,7 +143,8 @@ def simulate_mixture(split, index, speakers, seed, opts, cache, noise_paths=None
             "utterances": [[os.path.basename(p) for p in utts1], [os.path.basename(p) for p in utts2]],
             "sample_rate": sr, "duration": n / sr,
             "rt60": round(float(np.mean(measured)), 4) if measured else None, "rt60_per_source": rt60s,
-            **{("source_positions" if k == "sources" else k): v for k, v in room.items()}, "sir_db": round(sir, 3), "snr_db": round(snr, 3), "noise_kind": kind, **noise_info,
+            **{ROOM_KEYS.get(k, k): v for k, v in room.items()},
+            "sir_db": round(sir, 3), "snr_db": round(snr, 3), "noise_kind": kind, **noise_info,
             "gain": round(float(scale), 5)}
     return signals, info
 
