@@ -135,3 +135,25 @@ def test_measured_rt60_follows_the_room():
     t_short = measured_rt60(room_impulse_responses(short, 16000)[0], 16000)
     t_long = measured_rt60(room_impulse_responses(long, 16000)[0], 16000)
     assert 0.1 < t_short < 0.35 and 0.45 < t_long < 1.3
+
+
+def test_librispeech_tree_is_a_speech_source(tmp_path):
+    from speechslytherin.simulate.speech_sources import SpeechSourceError, load_speech
+
+    root = tmp_path / "corpora"
+    base = root / "LibriSpeech"
+    for k, subset in enumerate(("train-clean-100", "dev-clean", "test-clean")):
+        for s, spk in enumerate((f"{100 + 10 * k}", f"{101 + 10 * k}")):
+            for u in range(2):
+                path = base / subset / spk / "7" / f"{spk}-7-{u:04d}.flac"
+                os.makedirs(path.parent, exist_ok=True)
+                sf.write(str(path), tone(9000, 16000, 100 * k + 10 * s + u), 16000, format="FLAC")
+    speech = load_speech(str(root))
+    assert sorted(speech["test"]) == ["120", "121"] and len(speech["train"]["100"]) == 2
+    summary = make_echo2mix(str(root), str(tmp_path / "sim"), n_mixtures=(1, 1, 1), duration=0.5,
+                            rt60_range=(0.15, 0.2), progress=False)
+    assert summary["made"] == 3
+    for path in (base / "test-clean" / "121" / "7").iterdir():
+        path.unlink()
+    with pytest.raises(SpeechSourceError, match="test: 1 speaker"):
+        load_speech(str(root))
