@@ -80,6 +80,9 @@ def test_same_seed_same_files_resume_and_rerun(simulated, mini, tmp_path):
     again = str(tmp_path / "again")
     make_echo2mix(mini, again, seed=3, **FAST)
     assert files_of(again) == files_of(out)  # deterministic per seed
+    parallel = str(tmp_path / "parallel")
+    make_echo2mix(mini, parallel, seed=3, jobs=2, **FAST)
+    assert files_of(parallel) == files_of(out)  # and independent of the number of workers
     victim = next(d for d, _, fs in os.walk(os.path.join(again, "val")) if "info.json" in fs)
     os.unlink(os.path.join(victim, "info.json"))  # an interrupted mixture
     os.unlink(os.path.join(again, ".complete"))

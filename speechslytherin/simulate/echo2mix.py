@@ -149,6 +149,27 @@ def simulate_mixture(split, index, speakers, seed, opts, cache, noise_paths=None
     return signals, info
 
 
+_WORKER = {}
+
+
+def _init_worker(out, speech, noise, seed, opts):
+    _WORKER.update(out=out, speech=speech, noise=noise, seed=seed, opts=opts,
+                   cache=_SpeechCache(opts["sample_rate"]))
+
+
+def _make_one(job):
+    """Simulate and write mixture (split, index); returns its measured RT60."""
+    split, index = job
+    w = _WORKER
+    signals, info = simulate_mixture(split, index, w["speech"][split], w["seed"], w["opts"], w["cache"],
+                                     w["noise"][split] if w["noise"] else None)
+    folder = mixture_dir(w["out"], split, index, info["speakers"])
+    for name in FILES:
+        write_audio(os.path.join(folder, f"{name}.wav"), signals[name], w["opts"]["sample_rate"])
+    write_json_atomic(os.path.join(folder, "info.json"), info)  # last: marks the mixture complete
+    return info["rt60"]
+
+
 def mixture_dir(out, split, index, speakers):
     return os.path.join(out, split, f"room{index:05d}", f"{speakers[0]}_{speakers[1]}")
 
@@ -196,11 +217,12 @@ def _progress(total, enabled):
 
 def make_echo2mix(root, out, seed=0, progress=True, n_mixtures=(2000, 400, 400), duration=6.0, sample_rate=16000,
                   sir_range=(-6.0, 6.0), snr_range=(10.0, 20.0), rt60_range=(0.2, 0.6), max_order=None,
-                  noise_dir=None, speech_manifest=None, librispeech_subsets=None, log=print):
+                  noise_dir=None, speech_manifest=None, librispeech_subsets=None, jobs=1, log=print):
     """Simulate the set into `out` (created; `root` is only read). Returns a summary dict.
 
     n_mixtures: (train, val, test) counts. speech_manifest: {split: path} (or ["split=path", ...]).
-    Re-running with the same options does nothing; an interrupted run resumes.
+    jobs: worker processes (the files do not depend on it). Re-running with the same options does
+    nothing; an interrupted run resumes.
     """
     root, out = os.path.abspath(os.fspath(root)), os.path.abspath(os.fspath(out))
     if out == root or out.startswith(root + os.sep):
@@ -227,31 +249,37 @@ def make_echo2mix(root, out, seed=0, progress=True, n_mixtures=(2000, 400, 400),
     os.makedirs(out, exist_ok=True)
     write_json_atomic(os.path.join(out, PARAMS_FILE), params)
     start = time.time()
-    cache = _SpeechCache(opts["sample_rate"])
+    todo, resumed = [], 0
+    for split in SPLITS:
+        for index in range(counts[split]):
+            if _existing(out, split, index) is None:
+                todo.append((split, index))
+            else:
+                resumed += 1
     bar = _progress(sum(counts.values()), progress)
-    made = resumed = 0
+    if bar is not None:
+        bar.update(resumed)
     rt60s = []
+    _init_worker(out, speech, noise, seed, opts)
+    pool = None
+    if int(jobs) > 1 and len(todo) > 1:
+        import multiprocessing
+
+        pool = multiprocessing.get_context("fork").Pool(int(jobs), _init_worker, (out, speech, noise, seed, opts))
     try:
-        for split in SPLITS:
-            for index in range(counts[split]):
-                folder = _existing(out, split, index)
-                if folder is not None:
-                    resumed += 1
-                else:
-                    signals, info = simulate_mixture(split, index, speech[split], seed, opts, cache,
-                                                     noise[split] if noise else None)
-                    folder = mixture_dir(out, split, index, info["speakers"])
-                    for name in FILES:
-                        write_audio(os.path.join(folder, f"{name}.wav"), signals[name], opts["sample_rate"])
-                    write_json_atomic(os.path.join(folder, "info.json"), info)
-                    made += 1
-                    if info["rt60"] is not None:
-                        rt60s.append(info["rt60"])
-                if bar is not None:
-                    bar.update(1)
+        results = pool.imap(_make_one, todo, chunksize=4) if pool else map(_make_one, todo)
+        for rt60 in results:
+            if rt60 is not None:
+                rt60s.append(rt60)
+            if bar is not None:
+                bar.update(1)
     finally:
+        if pool is not None:
+            pool.terminate()
+            pool.join()
         if bar is not None:
             bar.close()
+    made = len(todo)
     summary = {"counts": counts, "made": made, "resumed": resumed, "seconds": round(time.time() - start, 2),
                "speakers": {s: len(speech[s]) for s in SPLITS},
                "rt60_measured_new": ([round(min(rt60s), 3), round(float(np.mean(rt60s)), 3), round(max(rt60s), 3)]
@@ -308,5 +336,6 @@ def add_echo2mix_arguments(parser):
     parser.add_argument("--speech-manifest", dest="speech_manifest", action="append", default=None,
                         metavar="SPLIT=PATH", help="speech manifest per split (train, val, test) instead of --root's "
                                                     "mini corpus or LibriSpeech; repeat for each split")
+    parser.add_argument("--jobs", type=int, default=1, help="worker processes (same files for any number)")
     parser.add_argument("--librispeech-subsets", dest="librispeech_subsets", type=_subsets, default=None,
                         help="default train=train-clean-100,val=dev-clean,test=test-clean")
