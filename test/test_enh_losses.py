@@ -81,7 +81,8 @@ def test_generator_terms_on_known_inputs():
 def test_discriminator_loss():
     ones = torch.ones(3, 1)
     assert SEMambaLoss.discriminator_loss(ones).item() == 0.0
-    value = SEMambaLoss.discriminator_loss(torch.full((3, 1), 0.5), torch.full((3, 1), 0.2), torch.tensor([0.2, 0.2, 0.5]))
+    value = SEMambaLoss.discriminator_loss(torch.full((3, 1), 0.5), torch.full((3, 1), 0.2),
+                                           torch.tensor([0.2, 0.2, 0.5]))
     assert value.item() == pytest.approx(0.25 + 0.09 / 3, abs=1e-6)
     # no PESQ target (a failed PESQ): only the real term, as the official code
     assert SEMambaLoss.discriminator_loss(ones, torch.zeros(3, 1), None).item() == 0.0

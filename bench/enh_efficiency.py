@@ -1,0 +1,190 @@
+"""SEMamba vs its Transformer counterpart (MP-SENet): parameters, MACs and CPU forward time
+for 1-10 s inputs (the SEMamba paper's FLOPs comparison, Table 2, measured here).
+
+    PYTHONPATH=. python bench/enh_efficiency.py                      # writes docs/enh_efficiency.md
+    PYTHONPATH=. python bench/enh_efficiency.py --durations 1,2 --repeats 1 --threads 2
+
+Method
+- Models at their published sizes, batch 1, 16 kHz, eval mode, no gradients; the whole
+  waveform-to-waveform call (RMS normalisation, STFT, network, iSTFT).
+- MACs: torch.utils.flop_counter.FlopCounterMode over one forward pass (convs, linears, matmuls,
+  the GRU as it runs decomposed on CPU; FLOPs / 2), plus analytic counts for what it cannot see:
+  * the selective scan (a custom op), counted per call as b*d*l*n * 4 multiply-adds (delta*A,
+    (delta*u)*B, the state update, the C read-out; exp, D-skip and gate not counted), the
+    convention of bench/sep_efficiency.py; the counter is switched off inside the scan so the
+    torch scan's own matmuls are not counted twice. The paper's thop count sees no scan at all;
+  * the attention products (QK^T and AV: 2*B*L^2*E per MultiheadAttention call), which
+    FlopCounterMode misses when CPU attention runs a fused kernel; added only for what the
+    counter did not already count inside the module.
+  Not counted: element-wise ops, norms, softmax, FFTs.
+- Time: median of ``--repeats`` forward passes after one warm-up, with ``--threads`` torch
+  threads. The machine is shared: the load average at the start and end is printed beside the
+  numbers; compare rows of one run only.
+"""
+
+import argparse
+import os
+import platform
+import statistics
+import sys
+import time
+from datetime import datetime, timezone
+
+import torch
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+
+SAMPLE_RATE = 16000
+SCAN_MACS_PER_ELEMENT = 4
+
+
+def build(name):
+    from speechslytherin.models.enh.mpsenet import MPSENet
+    from speechslytherin.models.enh.semamba import SEMamba
+    from speechslytherin.models.enh.semamba_basic import SEMambaBasic
+
+    return {
+        "SEMamba (advanced)": lambda: SEMamba(),
+        "SEMamba (advanced, causal)": lambda: SEMamba(causal=True),
+        "MP-SENet (Transformer)": lambda: MPSENet(),
+        "SEMamba-basic": lambda: SEMambaBasic(),
+    }[name]().eval()
+
+
+MODELS = ("SEMamba (advanced)", "MP-SENet (Transformer)", "SEMamba (advanced, causal)", "SEMamba-basic")
+
+
+class MacCounter:
+    """FlopCounterMode + analytic selective-scan and attention counts (see the module doc)."""
+
+    def __init__(self, model):
+        from torch.utils.flop_counter import FlopCounterMode
+
+        self.mode = FlopCounterMode(display=False)
+        self.scan_elements = 0
+        self.attention_extra = 0
+        self._start = {}
+        self._handles = []
+        for module in model.modules():
+            if isinstance(module, torch.nn.MultiheadAttention):
+                self._handles.append(module.register_forward_pre_hook(self._pre))
+                self._handles.append(module.register_forward_hook(self._post))
+
+    def _pre(self, module, args):
+        self._start[id(module)] = self.mode.get_total_flops()
+
+    def _post(self, module, args, output):
+        counted = (self.mode.get_total_flops() - self._start.pop(id(module))) / 2
+        q = args[0]
+        b, length, e = (q.shape if module.batch_first else (q.shape[1], q.shape[0], q.shape[2]))
+        projections = 4 * b * length * e * e
+        products = 2 * b * length * length * e
+        self.attention_extra += max(0, projections + products - counted)
+
+    def __enter__(self):
+        import speechslytherin.nnet.mamba.mixer as mixer
+        from torch.utils._python_dispatch import _disable_current_modes
+
+        self._mixer, self._real = mixer, mixer.selective_scan
+        real, counter = mixer.selective_scan, self
+
+        def counting_scan(u, delta, A, *args, **kwargs):
+            counter.scan_elements += u.shape[0] * u.shape[1] * u.shape[2] * A.shape[1]
+            with _disable_current_modes():
+                return real(u, delta, A, *args, **kwargs)
+
+        mixer.selective_scan = counting_scan
+        self.mode.__enter__()
+        return self
+
+    def __exit__(self, *exc):
+        self.mode.__exit__(*exc)
+        self._mixer.selective_scan = self._real
+        for h in self._handles:
+            h.remove()
+        return False
+
+    def result(self):
+        counted = self.mode.get_total_flops() / 2
+        scan = self.scan_elements * SCAN_MACS_PER_ELEMENT
+        return {"macs": counted + scan + self.attention_extra, "macs_counter": counted, "macs_scan": scan,
+                "macs_attention_added": self.attention_extra}
+
+
+def measure(model, seconds, repeats):
+    x = torch.randn(1, int(seconds * SAMPLE_RATE))
+    with torch.no_grad():
+        with MacCounter(model) as counter:
+            model(x)
+        macs = counter.result()
+        model(x[:, : SAMPLE_RATE // 4])  # warm-up
+        times = []
+        for _ in range(repeats):
+            t = time.perf_counter()
+            model(x)
+            times.append(time.perf_counter() - t)
+    return {**macs, "time_s": statistics.median(times)}
+
+
+def load_average():
+    try:
+        return os.getloadavg()[0]
+    except OSError:
+        return float("nan")
+
+
+def markdown(rows, durations, label):
+    lines = [f"Machine: {label}", "",
+             "| model | params | " + " | ".join(f"GMACs {d:g} s" for d in durations) + " | "
+             + " | ".join(f"fwd {d:g} s (s)" for d in durations) + " |",
+             "|---|---|" + "---|" * (2 * len(durations))]
+    for name, row in rows.items():
+        macs = [f"{row['runs'][d]['macs'] / 1e9:.1f}" if d in row["runs"] else row.get("skipped", "-")
+                for d in durations]
+        times = [f"{row['runs'][d]['time_s']:.2f}" if d in row["runs"] else "-" for d in durations]
+        lines.append(f"| {name} | {row['params'] / 1e6:.3f} M | " + " | ".join(macs) + " | " + " | ".join(times) + " |")
+    return "\n".join(lines)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--durations", default="1,2,4,6,8,10", help="input seconds, comma-separated")
+    parser.add_argument("--models", default=",".join(MODELS[:2]), help=f"comma-separated, from {MODELS}")
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--max-time-s", type=float, default=120.0,
+                        help="skip a model's longer inputs once one forward takes longer than this")
+    parser.add_argument("--out", default=os.path.join(ROOT, "docs", "enh_efficiency_table.md"),
+                        help="markdown table to write")
+    args = parser.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    torch.set_flush_denormal(True)
+    durations = [float(d) for d in args.durations.split(",")]
+    load_start = load_average()
+    rows = {}
+    for name in args.models.split(","):
+        model = build(name)
+        row = rows[name] = {"params": sum(p.numel() for p in model.parameters()), "runs": {}}
+        for seconds in durations:
+            result = measure(model, seconds, args.repeats)
+            row["runs"][seconds] = result
+            print(f"{name:28s} {seconds:5.1f} s  {result['macs'] / 1e9:8.2f} GMACs "
+                  f"(counter {result['macs_counter'] / 1e9:.2f}, scan {result['macs_scan'] / 1e9:.2f}, "
+                  f"attention added {result['macs_attention_added'] / 1e9:.2f})  fwd {result['time_s']:.2f} s",
+                  flush=True)
+            if result["time_s"] > args.max_time_s:
+                row["skipped"] = f"> {args.max_time_s:g} s"
+                break
+    label = (f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores shared with other jobs, "
+             f"{args.threads} torch threads, torch {torch.__version__}, load average {load_start:.1f} at start / "
+             f"{load_average():.1f} at end, {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC")
+    table = markdown(rows, durations, label)
+    print(table)
+    with open(args.out, "w", encoding="utf-8") as f:
+        f.write(table + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
