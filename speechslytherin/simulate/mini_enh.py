@@ -303,7 +303,8 @@ def make_mini_enh(root, out, seed=0, progress=True, scale="default", sample_rate
                 for folder, wav in ((clean_dir, clean_out), (noisy_dir, noisy_out)):
                     write_audio(os.path.join(tmp, folder, f"{vb_id}.wav"), resample(wav, SOURCE_RATE, sample_rate),
                                 sample_rate)
-                write_text_atomic(os.path.join(tmp, txt_dir, f"{vb_id}.txt"), utterances[uid]["text"] + "\n")
+                if utterances[uid].get("text"):  # some recorded prompts have no transcript
+                    write_text_atomic(os.path.join(tmp, txt_dir, f"{vb_id}.txt"), utterances[uid]["text"] + "\n")
                 lines.append((vb_id, f"{vb_id} {kind} {snr:g}\n", uid))
             lines.sort()
             write_text_atomic(os.path.join(tmp, "logfiles", log_name), "".join(line for _, line, _ in lines))
