@@ -23,6 +23,15 @@ CONFS = [os.path.join(REPO, "egs", "wsj0-2mix", "sep1", "conf", f"sepmamba_{v}.y
     os.path.join(REPO, "egs", "mini", "sep1", "conf", f"sepmamba_{v}.yaml") for v in ("mini", "tiny")]
 
 
+@pytest.fixture(autouse=True)
+def one_thread():
+    """Small tensors: one thread is faster, and two oversubscribe a shared machine."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 def small(causal=False, **kw):
     torch.manual_seed(0)
     return SepMamba(dim=8, num_blocks=1, d_state=4, causal=causal, **kw)
