@@ -1,6 +1,6 @@
-"""SEMamba-basic (paper Fig. 1 / Table 1; not in the official release): a frame-wise magnitude
-masker built around a Mamba stack, used by the paper to compare Mamba with a Transformer in
-the plainest setting, causal and non-causal.
+"""SEMamba-basic (paper Fig. 1; not in the official release): a frame-wise magnitude masker
+built around Mamba blocks, which the paper uses to compare Mamba with a Transformer in the
+plainest setting, causal and non-causal.
 
     noisy [B, T] -> unit RMS -> STFT 400/100/400 Hann -> log1p|X|  [B, frames, 201]
     -> conv encoder: Conv1d(201 -> d_model, k=3) over frames + PReLU (causal: past-only padding)
@@ -9,9 +9,10 @@ the plainest setting, causal and non-causal.
     -> FC decoder: Linear(d_model -> 201) -> learnable sigmoid (beta 2) mask on |X|
     -> noisy phase kept -> iSTFT -> / RMS factor
 
-The widths are this toolkit's reconstruction (the paper gives no released config); the
-interface, STFT and training path are those of ``SEMamba`` so the same task, losses and
-discriminator train it.
+This is a reconstruction from the paper's description (log1p magnitude input, conv encoder,
+Mamba blocks, fully connected decoder); no code or configuration of it was released, so the
+widths, depth and the masking choice are this toolkit's. The interface, STFT and training path
+are those of ``SEMamba``, so the same task, losses and discriminator train it.
 """
 
 import torch
