@@ -22,9 +22,14 @@ def set_readonly(root, readonly=True):
             os.chmod(p, (mode & ~0o222 if readonly else mode | stat.S_IWUSR))
 
 
+def _outputs(folder, names):
+    """What a recipe run leaves behind (experiments, manifests, corpora, results): not copied."""
+    return {n for n in names if n == "RESULTS.md" or (
+        os.path.isdir(os.path.join(folder, n)) and (n in ("exp", "data", "db") or n.startswith("data_")))}
+
+
 def copy_egs(tmp_path):
-    shutil.copytree(os.path.join(REPO, "egs"), tmp_path / "egs",
-                    ignore=shutil.ignore_patterns("exp", "data", "data_*", "db", "RESULTS.md"))
+    shutil.copytree(os.path.join(REPO, "egs"), tmp_path / "egs", ignore=_outputs)
     return tmp_path / "egs"
 
 
