@@ -175,8 +175,7 @@ class EnhancementBrain(TaskBrain):
         if disc is not None:
             target = self.batch_pesq(clean, est["wave"].detach())
             with self.training_ctx:
-                metric_r = disc(clean_spec[0], clean_spec[0])
-                metric_g = disc(clean_spec[0], est["mag"].detach())
+                metric_r, metric_g = self._disc_real_fake(disc, clean_spec[0], est["mag"].detach())
                 loss_d = loss_fn.discriminator_loss(metric_r, metric_g, target)
             self.scaler.scale(loss_d / accum).backward()
             if should_step:
@@ -197,6 +196,16 @@ class EnhancementBrain(TaskBrain):
         self.accumulate(**{k: v.detach() for k, v in terms.items() if k != "total"}, **stats)
         self.on_fit_batch_end(batch, est, loss, should_step)
         return loss.detach().cpu()
+
+    @staticmethod
+    def _disc_real_fake(disc, clean_mag, est_mag):
+        """D(clean, clean) and D(clean, est): two calls as the official step; one call on the
+        stacked pair under DDP, which allows one forward per backward (InstanceNorm is per item,
+        so the outputs are the same up to dropout and one spectral-norm power iteration)."""
+        if not hasattr(disc, "module"):
+            return disc(clean_mag, clean_mag), disc(clean_mag, est_mag)
+        both = disc(torch.cat([clean_mag, clean_mag]), torch.cat([clean_mag, est_mag]))
+        return both[: clean_mag.shape[0]], both[clean_mag.shape[0]:]
 
     @staticmethod
     def _frozen_metric(disc, clean_mag, est_mag):
