@@ -27,8 +27,8 @@ def run_recipe(recipe, *args):
                "--corpus-root", str(db / "mini_enh"), "--nj", "1", *args)
 
 
-def test_stages_0_to_5_then_rerun_skips(recipe):
-    out = run_recipe(recipe)
+def test_stages_0_to_5_with_pcs_then_rerun_skips(recipe):
+    out = run_recipe(recipe, "--pcs", "true")
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
     db, data, exp = recipe.parent / "db", recipe / "data", recipe / "exp" / "enh_tiny"
     assert (db / "mini_enh" / ".complete").is_file()
@@ -48,6 +48,7 @@ def test_stages_0_to_5_then_rerun_skips(recipe):
     assert summary["n_scored"] == len(tt) and summary["mixture"]["pesq"] is not None
     results = (recipe / "RESULTS.md").read_text()
     assert "| noisy (input) |" in results and "| enh_tiny |" in results and "CSIG" in results
+    assert (exp / "score_tt_pcs" / "summary.json").is_file() and "| enh_tiny+PCS |" in results
     for n in (0, 1, 2):
         assert (data / f".stage{n}.done").is_file()
     for n in (3, 4, 5):
@@ -57,10 +58,6 @@ def test_stages_0_to_5_then_rerun_skips(recipe):
     assert again.stdout.count("skipped") == 6
 
 
-def test_pcs_rows_and_unknown_option(recipe):
-    out = run_recipe(recipe, "--stage", "4", "--force", "true", "--pcs", "true")
-    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
-    assert (recipe / "exp" / "enh_tiny" / "score_tt_pcs" / "summary.json").is_file()
-    assert "| enh_tiny+PCS |" in (recipe / "RESULTS.md").read_text()
+def test_unknown_option_fails(recipe):
     bad = run_recipe(recipe, "--stop-stag", "3")
     assert bad.returncode != 0 and "unknown option --stop-stag" in bad.stderr
