@@ -63,6 +63,10 @@ def main(argv=None):
         if args.task == "enh":
             from speechslytherin.scoring.enhancement import score_enhancement
 
+            if args.pesq or args.stoi or args.pesq_mode != "auto" or args.sdr_backend != "fast_bss_eval":
+                print("score: --task enh always scores PESQ-WB, the composite measures, STOI and SI-SNR; "
+                      "--pesq/--stoi/--pesq-mode/--sdr-backend are ignored.", file=sys.stderr)
+
             summary = score_enhancement(args.ref, args.est, args.out, exp_name=args.exp_name, nj=args.nj,
                                         replacements=replacements, progress=not args.no_progress)
         else:
