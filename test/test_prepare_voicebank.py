@@ -119,6 +119,7 @@ def test_valid_test_option_and_other_speakers(corpus, tmp_path, capsys):
 
 def test_16k_copies_need_no_resampling(tmp_path):
     root = make_voicebank(tmp_path / "vb16", sr=16000, logs=False, texts=False, suffix="_16k")
+    os.rename(os.path.join(root, "clean_trainset_28spk_wav_16k"), os.path.join(root, "clean_trainset_wav_16k"))
     written = prepare_voicebank(root, tmp_path / "data", resample_to=tmp_path / "data" / "wav16k", progress=False)
     e = load(written["tr"])["p227_001"]
     assert e["mix"].startswith(root) and e["sample_rate"] == 16000

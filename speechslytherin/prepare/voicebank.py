@@ -10,8 +10,8 @@ Expected under ROOT (each zip unpacks into its own folder; logfiles.zip into log
     logfiles/log_trainset_28spk.txt, logfiles/log_testset.txt   "<id> <noise type> <SNR dB>" (optional)
     trainset_28spk_txt/<id>.txt, testset_txt/<id>.txt           transcripts (optional)
 
-Folders that already hold 16 kHz copies (SEMamba's `*_wav_16k` names) are accepted too, as are
-logs directly in ROOT. Splits:
+Folders that already hold 16 kHz copies (SEMamba's `*_wav_16k` names, or `clean/noisy_trainset_wav[_16k]`)
+are accepted too, as are logs directly in ROOT. Splits:
 - tr: the train set less the validation speakers;
 - cv: `valid="speakers"` (default) holds speakers p226 and p287 out of train (`valid_speakers`);
   `valid="test"` is the official SEMamba setup, which validates on the 824 test utterances
@@ -51,8 +51,10 @@ def speaker_of(uid):
 
 
 def find_folder(root, name):
-    """ROOT/<name>, else ROOT/<name>_16k; None if neither exists."""
-    for candidate in (name, f"{name}_16k"):
+    """ROOT/<name>, else ROOT/<name>_16k (SEMamba's copies), else the same without `_28spk` (other
+    16 kHz redistributions name the train folders clean/noisy_trainset_wav[_16k]); None if none exists."""
+    short = name.replace("_28spk", "")
+    for candidate in dict.fromkeys((name, f"{name}_16k", short, f"{short}_16k")):
         path = os.path.join(root, candidate)
         if os.path.isdir(path):
             return path
