@@ -91,8 +91,14 @@ def official_bimamba(bimamba, x):
     return torch.cat([run(bimamba.forward_blocks, x), backward], -1)
 
 
+def official_seq(module, x):
+    """The official sequence model call: ESPnet's BLSTM returns (output, state); SPMamba's MambaBlock."""
+    return module(x)[0] if isinstance(module, torch.nn.LSTM) else official_bimamba(module, x)
+
+
 def official_block(block, x):
-    """look2hear GridNetBlock.forward, step by step in the official order of reshapes."""
+    """look2hear / ESPnet GridNetBlock.forward, step by step in the official order of reshapes."""
+    intra_seq, inter_seq = getattr(block, f"intra_{block.seq_name}"), getattr(block, f"inter_{block.seq_name}")
     ks, hs = block.emb_ks, block.emb_hs
     B, C, old_T, old_Q = x.shape
     T = math.ceil((old_T - ks) / hs) * hs + ks
@@ -101,12 +107,12 @@ def official_block(block, x):
     inp = x
     y = block.intra_norm(inp).transpose(1, 2).contiguous().view(B * T, C, Q)
     y = F.unfold(y[..., None], (ks, 1), stride=(hs, 1)).transpose(1, 2)
-    y = block.intra_linear(official_bimamba(block.intra_mamba, y).transpose(1, 2))
+    y = block.intra_linear(official_seq(intra_seq, y).transpose(1, 2))
     y = y.view([B, T, C, Q]).transpose(1, 2).contiguous() + inp
     inp = y
     y = block.inter_norm(inp).permute(0, 3, 1, 2).contiguous().view(B * Q, C, T)
     y = F.unfold(y[..., None], (ks, 1), stride=(hs, 1)).transpose(1, 2)
-    y = block.inter_linear(official_bimamba(block.inter_mamba, y).transpose(1, 2))
+    y = block.inter_linear(official_seq(inter_seq, y).transpose(1, 2))
     y = y.view([B, Q, C, T]).permute(0, 2, 3, 1).contiguous() + inp
     y = y[..., :old_T, :old_Q]
     qs = torch.cat([getattr(block, f"attn_conv_Q_{h}")(y) for h in range(block.n_head)], 0)
@@ -124,7 +130,8 @@ def official_block(block, x):
 
 
 def official_forward(model, mix):
-    """look2hear SPMamba.forward on [B, N] (STFT as ESPnet's Stft: hann, centred, reflect)."""
+    """look2hear SPMamba.forward (= ESPnet TFGridNet.forward) on [B, N] (STFT as ESPnet's Stft:
+    hann, centred, reflect); returns [B, n_src, N]."""
     x = mix.unsqueeze(2)
     n_samples = x.shape[1]
     std = torch.std(x, dim=(1, 2), keepdim=True)
