@@ -131,13 +131,11 @@ def wss_frames(clean, processed, sample_rate):
     n_fft = int(2 ** math.ceil(math.log2(2 * win)))
     n_half = n_fft // 2
     filt = _critical_band_filters(n_half, sample_rate)
-    out = []
     energies = []
     for x in (clean, processed):
         spec = np.abs(np.fft.rfft(_frames(x, sample_rate), n_fft, axis=1)[:, :n_half]) ** 2
         energies.append(10 * np.log10(np.maximum(spec @ filt.T, 1e-10)))
-    weights = []
-    slopes = []
+    weights, slopes = [], []
     for energy in energies:
         slope = energy[:, 1:] - energy[:, :-1]
         peaks = _nearest_peaks(energy, slope)
@@ -146,8 +144,7 @@ def wss_frames(clean, processed, sample_rate):
         weights.append(w_max * w_loc)
         slopes.append(slope)
     w = (weights[0] + weights[1]) / 2
-    out = np.sum(w * (slopes[0] - slopes[1]) ** 2, axis=1) / np.sum(w, axis=1)
-    return out
+    return np.sum(w * (slopes[0] - slopes[1]) ** 2, axis=1) / np.sum(w, axis=1)
 
 
 def segsnr_frames(clean, processed, sample_rate):
