@@ -1,0 +1,214 @@
+"""Text-to-speech over codec tokens (VALL-E / VALL-M): phoneme ids + codec codes in, the AR
+and/or NAR cross-entropy out.
+
+Data (written by the recipe's stage 2 into the data dir):
+- ``tr.json`` / ``cv.json``: {id: {"phonemes": "space separated symbols", "codes": "<id>.npy"
+  (int16 [n_q, T]; relative paths are relative to the data dir), "duration", "speaker", "text"}};
+- ``symbols.txt``: one symbol per line, line number = id, line 0 = ``<pad>``.
+
+Batches are formed by length (``data.max_batch_frames`` code frames per batch, the paper's
+"6k acoustic tokens per GPU"), so each dataset item is a whole batch and ``data.batch_size``
+stays 1; the batch order is reshuffled every epoch. ``trainer.train_stage`` picks what is
+trained: ``ar``, ``nar`` or ``both`` (lifeiteng trains AR, then NAR from the AR model:
+``trainer.init_from`` starts a run from an earlier run's model.pt).
+"""
+
+import os
+import random
+
+import numpy as np
+import speechbrain as sb
+import torch
+
+from speechslytherin.tasks.base import TaskBrain, model_of, to_device
+
+TRAIN_MANIFEST = "tr.json"
+VALID_MANIFEST = "cv.json"
+SYMBOLS = "symbols.txt"
+PAD_SYMBOL = "<pad>"
+
+DATA_DEFAULTS = {
+    "max_batch_frames": 6000,  # code frames per batch (padding included)
+    "max_frames": None,  # drop training utterances with more code frames (None: keep all)
+    "min_frames": 2,  # drop utterances with fewer code frames (the AR needs a prompt frame)
+}
+TRAINER_DEFAULTS = {
+    "train_stage": "both",  # ar | nar | both
+    "init_from": None,  # model.pt of an earlier run (e.g. the AR run before NAR) to start from
+}
+STAGES = ("ar", "nar", "both")
+
+
+class TTSDataError(ValueError):
+    """TTS data that cannot be used; the message names the file and the fix."""
+
+
+def read_symbols(path):
+    """symbols.txt -> {symbol: id}; id 0 must be <pad>."""
+    if not os.path.exists(path):
+        raise TTSDataError(f"{path}: symbol table not found. Run the recipe's stage 2 (phonemize + codes).")
+    with open(path, encoding="utf-8") as f:
+        symbols = [line.rstrip("\n") for line in f]
+    if not symbols or symbols[0] != PAD_SYMBOL:
+        raise TTSDataError(f"{path}: line 1 must be '{PAD_SYMBOL}' (id 0 is padding); re-run stage 2.")
+    return {s: i for i, s in enumerate(symbols)}
+
+
+def phoneme_ids(phonemes, table, where):
+    ids = []
+    for symbol in phonemes.split():
+        if symbol not in table:
+            raise TTSDataError(f"{where}: phoneme '{symbol}' is not in the symbol table; the manifest and "
+                               f"symbols.txt come from different stage-2 runs; re-run stage 2.")
+        ids.append(table[symbol])
+    if not ids:
+        raise TTSDataError(f"{where}: empty 'phonemes'.")
+    return ids
+
+
+def load_codes(path, where):
+    try:
+        codes = np.load(path)
+    except (OSError, ValueError) as err:
+        raise TTSDataError(f"{where}: cannot read codes file {path}: {err}. Re-run stage 2.") from None
+    if codes.ndim != 2:
+        raise TTSDataError(f"{where}: codes {path} must be [n_q, T], got shape {codes.shape}.")
+    return torch.from_numpy(codes.astype(np.int64))
+
+
+class TTSBatches(torch.utils.data.Dataset):
+    """Utterances grouped by length into batches of at most max_batch_frames padded frames."""
+
+    def __init__(self, manifest_path, symbols_path, max_batch_frames, min_frames=2, max_frames=None,
+                 shuffle=False, seed=0):
+        from speechslytherin.data.manifest import load_manifest
+
+        table = read_symbols(symbols_path)
+        base = os.path.dirname(os.path.abspath(manifest_path))
+        self.items = []
+        for uid, entry in load_manifest(manifest_path).items():
+            where = f"{manifest_path}: id '{uid}'"
+            for key in ("phonemes", "codes"):
+                if key not in entry:
+                    raise TTSDataError(f"{where}: missing key '{key}'; re-run stage 2.")
+            path = entry["codes"] if os.path.isabs(entry["codes"]) else os.path.join(base, entry["codes"])
+            frames = entry.get("frames")
+            if frames is None:
+                frames = int(np.load(path, mmap_mode="r").shape[-1]) if os.path.exists(path) else 0
+            if frames < min_frames or (max_frames and frames > max_frames):
+                continue
+            self.items.append({"id": uid, "phonemes": phoneme_ids(entry["phonemes"], table, where),
+                               "codes": path, "frames": int(frames), "where": where})
+        if not self.items:
+            raise TTSDataError(f"{manifest_path}: no usable utterances (all missing or outside "
+                               f"{min_frames}..{max_frames} frames).")
+        self.max_batch_frames, self.shuffle, self.seed = int(max_batch_frames), shuffle, seed
+        self.batches = self._group()
+        self.set_epoch(0)
+
+    def _group(self):
+        order = sorted(range(len(self.items)), key=lambda i: self.items[i]["frames"])
+        batches, current, longest = [], [], 0
+        for i in order:
+            frames = self.items[i]["frames"]
+            if current and max(longest, frames) * (len(current) + 1) > self.max_batch_frames:
+                batches.append(current)
+                current, longest = [], 0
+            current.append(i)
+            longest = max(longest, frames)
+        if current:
+            batches.append(current)
+        return batches
+
+    def set_epoch(self, epoch):
+        self.order = list(range(len(self.batches)))
+        if self.shuffle:
+            random.Random(self.seed + int(epoch or 0)).shuffle(self.order)
+
+    def __len__(self):
+        return len(self.batches)
+
+    def __getitem__(self, index):
+        out = []
+        for i in self.batches[self.order[index]]:
+            item = self.items[i]
+            out.append({"id": item["id"], "phonemes": torch.tensor(item["phonemes"]),
+                        "codes": load_codes(item["codes"], item["where"])})
+        return out
+
+
+def collate_tts(groups):
+    """A list of TTSBatches items (lists of utterances) -> one padded batch."""
+    items = [u for group in groups for u in (group if isinstance(group, list) else [group])]
+    n_q = items[0]["codes"].shape[0]
+    tp = max(len(u["phonemes"]) for u in items)
+    tc = max(u["codes"].shape[1] for u in items)
+    phonemes = torch.zeros(len(items), tp, dtype=torch.long)
+    codes = torch.zeros(len(items), n_q, tc, dtype=torch.long)
+    for b, u in enumerate(items):
+        phonemes[b, :len(u["phonemes"])] = u["phonemes"]
+        codes[b, :, :u["codes"].shape[1]] = u["codes"]
+    return {"ids": [u["id"] for u in items], "phonemes": phonemes,
+            "phoneme_lens": torch.tensor([len(u["phonemes"]) for u in items]),
+            "codes": codes, "code_lens": torch.tensor([u["codes"].shape[1] for u in items])}
+
+
+class TTSBrain(TaskBrain):
+    def on_fit_start(self):
+        init_from = self.hparams.trainer.get("init_from")
+        if init_from:
+            from speechslytherin.models.model_io import read_model_file
+
+            state = read_model_file(init_from)["state_dict"]
+            model_of(self).load_state_dict(state)
+        super().on_fit_start()
+
+    def _stage(self):
+        stage = self.hparams.trainer.get("train_stage", "both")
+        if stage not in STAGES:
+            raise ValueError(f"trainer.train_stage must be one of {STAGES}, got {stage!r}")
+        return stage
+
+    def compute_forward(self, batch, stage):
+        batch = to_device(batch, self.device)
+        args = (batch["phonemes"], batch["phoneme_lens"], batch["codes"], batch["code_lens"])
+        if stage == sb.Stage.TRAIN:
+            return self.modules["model"](*args, stage=self._stage())
+        # a fixed NAR stage and prompt length per validation batch: comparable valid losses
+        state = random.getstate()
+        random.seed(",".join(batch["ids"]))
+        try:
+            return self.modules["model"](*args, stage=self._stage())
+        finally:
+            random.setstate(state)
+
+    def compute_objectives(self, predictions, batch, stage):
+        self.accumulate(**{k: float(v) for k, v in predictions.items() if k != "loss"})
+        return predictions["loss"]
+
+
+def build_datasets(cfg, data_dir):
+    data = cfg.data
+    if int(data["batch_size"]) != 1 or int(data["valid_batch_size"]) != 1:
+        raise TTSDataError("tts batches are formed by length: set data.batch_size and data.valid_batch_size "
+                           "to 1 and size batches with data.max_batch_frames.")
+    symbols = os.path.join(data_dir, SYMBOLS)
+    kw = dict(max_batch_frames=data["max_batch_frames"], min_frames=data["min_frames"], seed=cfg.trainer["seed"])
+    train = TTSBatches(os.path.join(data_dir, TRAIN_MANIFEST), symbols, max_frames=data["max_frames"],
+                       shuffle=True, **kw)
+    valid = TTSBatches(os.path.join(data_dir, VALID_MANIFEST), symbols, **kw)
+    if data["max_valid_items"]:
+        valid = torch.utils.data.Subset(valid, range(min(len(valid), int(data["max_valid_items"]))))
+    return train, valid
+
+
+def collate_fn():
+    return collate_tts
+
+
+def plot_examples(model, valid_set, out_dir, sample_rate, n_examples, device="cpu"):
+    """No plots: synthesized audio needs the codec, which bin/synthesize loads."""
+    return []
+
+
+Brain = TTSBrain
