@@ -1,0 +1,138 @@
+"""The tts task through the one trainer on a fake token set (made here), length batching,
+data errors, bin/synthesize with a fake codec, and check_config on the TTS configs."""
+
+import glob
+import json
+import os
+import sys
+import types
+
+import numpy as np
+import pytest
+import torch
+
+from speechslytherin.bin import check_config, synthesize
+from speechslytherin.bin import train as train_cli
+from speechslytherin.models.model_io import load_model
+from speechslytherin.tasks import tts as tts_task
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+CONF = os.path.join(REPO, "egs", "mini", "tts1", "conf")
+SYMBOLS = ["<pad>", "a", "b", "k", "s", "t", "ə", "ˈ"]
+
+
+def write_set(root, name, n, rng, n_q=8, codebook=256):
+    entries = {}
+    os.makedirs(os.path.join(root, "codes"), exist_ok=True)
+    for i in range(n):
+        uid = f"{name}_{i}"
+        frames = int(rng.integers(12, 40))
+        codes = rng.integers(0, codebook, size=(n_q, frames)).astype(np.int16)
+        np.save(os.path.join(root, "codes", f"{uid}.npy"), codes)
+        phon = " ".join(rng.choice(SYMBOLS[1:], size=int(rng.integers(3, 9))))
+        entries[uid] = {"phonemes": phon, "codes": f"codes/{uid}.npy", "duration": frames / 50, "speaker": "s1",
+                        "text": "fake"}
+    with open(os.path.join(root, f"{name}.json"), "w") as f:
+        json.dump(entries, f)
+    return entries
+
+
+@pytest.fixture(scope="module")
+def token_data(tmp_path_factory):
+    root = str(tmp_path_factory.mktemp("tts_data"))
+    rng = np.random.default_rng(0)
+    with open(os.path.join(root, "symbols.txt"), "w", encoding="utf-8") as f:
+        f.write("\n".join(SYMBOLS) + "\n")
+    write_set(root, "tr", 8, rng)
+    write_set(root, "cv", 3, rng)
+    tt = {}
+    for i in range(2):
+        np.save(os.path.join(root, "codes", f"prompt_{i}.npy"), rng.integers(0, 256, size=(8, 10)).astype(np.int16))
+        tt[f"tt_{i}"] = {"phonemes": "k a t", "prompt_codes": f"codes/prompt_{i}.npy", "prompt_phonemes": "s ə",
+                         "speaker": "s1", "text": "cat"}
+    with open(os.path.join(root, "tt.json"), "w") as f:
+        json.dump(tt, f)
+    return root
+
+
+def log_of(exp):
+    with open(os.path.join(exp, "train_log.jsonl")) as f:
+        return [json.loads(line) for line in f]
+
+
+@pytest.mark.parametrize("name", ["valle_tiny", "vallm_tiny"])
+def test_tiny_model_trains_through_bin_train(token_data, tmp_path, name, monkeypatch):
+    exp = str(tmp_path / "exp")
+    train_cli.main([os.path.join(CONF, f"{name}.yaml"), "--data-dir", token_data, "--exp-dir", exp,
+                    "--no-progress", "--device", "cpu"])
+    log = log_of(exp)
+    assert [r["epoch"] for r in log] == [1, 2]
+    for key in ("loss", "acc", "ar_loss", "nar_loss"):
+        assert key in log[-1]["valid"] and key in log[-1]["train"], key
+    model = load_model(os.path.join(exp, "model.pt"))
+    assert model.task == "tts" and type(model).__name__ == name.split("_")[0].upper()
+
+    # NAR stage started from the AR-trained model (lifeiteng: AR first, then NAR)
+    exp2 = str(tmp_path / "exp_nar")
+    train_cli.main([os.path.join(CONF, f"{name}.yaml"), "--data-dir", token_data, "--exp-dir", exp2, "--no-progress",
+                    "--device", "cpu", "--trainer.train_stage=nar", f"--trainer.init_from={exp}/model.pt",
+                    "--trainer.epochs=1"])
+    assert "ar_loss" not in log_of(exp2)[-1]["valid"] and "nar_stage" in log_of(exp2)[-1]["valid"]
+
+    # synthesis with a fake codec (the real one is the data side's speechslytherin.tts.codec)
+    fake = types.ModuleType(synthesize.CODEC_MODULE)
+
+    class FakeCodec:
+        sample_rate = 16000
+
+        def decode(self, codes):
+            return torch.sin(codes.float().sum(1).repeat_interleave(320, dim=-1) * 0.01)
+
+    fake.load_codec = lambda path: FakeCodec()
+    monkeypatch.setitem(sys.modules, synthesize.CODEC_MODULE, fake)
+    out_dir = str(tmp_path / "synth")
+    assert synthesize.main(["--model", os.path.join(exp, "model.pt"), "--codec", "unused",
+                            "--text-manifest", os.path.join(token_data, "tt.json"), "--out", out_dir,
+                            "--top-k", "5", "--max-len", "20", "--min-len", "3"]) == 0
+    with open(os.path.join(out_dir, "synth.json")) as f:
+        result = json.load(f)
+    assert sorted(result) == ["tt_0", "tt_1"]
+    for uid, rec in result.items():
+        assert 3 <= rec["frames"] <= 20 and rec["speaker"] == "s1"
+        assert os.path.exists(os.path.join(out_dir, f"{uid}.wav"))
+        assert rec["duration"] == pytest.approx(rec["frames"] * 320 / 16000, abs=1e-3)
+
+
+def test_length_batches_respect_max_frames(token_data):
+    ds = tts_task.TTSBatches(os.path.join(token_data, "tr.json"), os.path.join(token_data, "symbols.txt"),
+                             max_batch_frames=90, shuffle=True, seed=1)
+    seen = []
+    for i in range(len(ds)):
+        batch = tts_task.collate_tts([ds[i]])
+        assert batch["codes"].shape[0] * batch["codes"].shape[2] <= 90 or batch["codes"].shape[0] == 1
+        assert batch["codes"].shape[1] == 8 and batch["phonemes"].dtype == torch.long
+        seen += batch["ids"]
+        for b, n in enumerate(batch["code_lens"].tolist()):
+            assert int(batch["codes"][b, :, n:].abs().sum()) == 0
+    assert sorted(seen) == sorted(f"tr_{i}" for i in range(8))
+    order = list(ds.order)
+    ds.set_epoch(5)
+    assert sorted(ds.order) == sorted(order)
+
+
+def test_data_errors_name_the_file(token_data, tmp_path):
+    bad = tmp_path / "tr.json"
+    bad.write_text(json.dumps({"u": {"phonemes": "a zz", "codes": os.path.join(token_data, "codes", "tr_0.npy")}}))
+    with pytest.raises(tts_task.TTSDataError, match=r"tr.json: id 'u': phoneme 'zz'"):
+        tts_task.TTSBatches(str(bad), os.path.join(token_data, "symbols.txt"), 100)
+    nosym = tmp_path / "symbols.txt"
+    nosym.write_text("a\n<pad>\n")
+    with pytest.raises(tts_task.TTSDataError, match="<pad>"):
+        tts_task.read_symbols(str(nosym))
+
+
+@pytest.mark.parametrize("path", sorted(glob.glob(os.path.join(REPO, "egs", "*", "tts1", "conf", "*.yaml"))))
+def test_check_config_on_tts_configs(path, capsys):
+    assert check_config.main([path]) == 0
+    out = capsys.readouterr().out
+    assert "params:" in out and "models.tts." in out
