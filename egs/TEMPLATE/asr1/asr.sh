@@ -94,7 +94,7 @@ if run_stage 4 "decode ${test_sets}" "$exp"; then
   for set in $(present_sets); do
     # shellcheck disable=SC2086
     "$PYTHON" -m speechslytherin.bin.transcribe --model "${exp}/model.pt" "${data}/${set}.json" \
-      --out "${exp}/decode_${set}" ${device:+--device "$device"} ${decode_args}
+      --out "${exp}/decode_${set}" --device "${device:-auto}" ${decode_args}
   done
   stage_done
 fi
