@@ -34,9 +34,13 @@ Method
     whatever FlopCounterMode attributed inside the LSTM is subtracted, so nothing is counted twice.
   Not counted anywhere: element-wise ops, norms, softmax, STFT/iSTFT (FFTs). MACs/s = MACs of
   the pass / duration.
-- Time budget: a model stops at the first duration whose pass fails or exceeds ``--max-run-s``
+- Budgets: a model stops at the first duration whose pass fails or exceeds ``--max-run-s``
   (default 600 s per worker), and skips the remaining durations once ``--budget-s`` (per model,
-  default 1800 s of worker wall time) is spent; skipped cells say why.
+  default 1800 s of worker wall time) is spent. A pass is not even started when its time or peak
+  memory, extrapolated from the two previous durations (power law between linear and quadratic),
+  would exceed ``--max-run-s`` (for the warm-up + repeats) or ``--mem-limit-gb`` (default on CPU:
+  80 % of the memory available at start), so a long input cannot push a shared machine into the
+  OOM killer. Skipped cells say why.
 - "Beats from": for each metric, the smallest measured duration from which the Mamba model is
   lower than the baseline at every longer measured duration too, and, when the curves cross
   between two measured durations, the crossing interpolated on log-log axes.
@@ -301,6 +305,43 @@ def launch(job, timeout_s):
     return None, reason, wall
 
 
+def project(rows, metric, seconds):
+    """Value of ``metric`` at ``seconds`` extrapolated from the last two measured durations
+    (power law, exponent clipped to [1, 2]: linear to quadratic growth); None if unknown."""
+    pts = [(r["seconds"], r[metric]) for r in rows if r.get(metric) and r["seconds"] < seconds]
+    if not pts:
+        return None
+    d1, v1 = pts[-1]
+    k = 1.0
+    if len(pts) >= 2:
+        d0, v0 = pts[-2]
+        if v0 > 0 and d1 > d0:
+            k = min(2.0, max(1.0, math.log(v1 / v0) / math.log(d1 / d0)))
+    return v1 * (seconds / d1) ** k
+
+
+def projected_excess(rows, pass_name, seconds, args):
+    """A reason to skip (memory or time projected over the limits), or None."""
+    mem = project(rows, pass_name + "_mem", seconds)
+    if args.mem_limit_gb and mem and mem > args.mem_limit_gb * 2**30:
+        return f"projected peak memory {mem / 2**30:.1f} GiB > --mem-limit-gb {args.mem_limit_gb:.1f}"
+    t = project(rows, pass_name + "_s", seconds)
+    if t and t * (args.repeats + 1) > args.max_run_s:
+        return f"projected {t:.0f} s per pass x {args.repeats + 1} passes > --max-run-s {args.max_run_s:.0f}"
+    return None
+
+
+def available_memory_gb():
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) / 2**20
+    except OSError:
+        pass
+    return None
+
+
 def measure_model(key, args, log, record, save=lambda: None):
     """Fill ``record`` (already in the report) row by row, calling ``save`` after each measurement."""
     ok, why = model_available(key)
@@ -318,9 +359,11 @@ def measure_model(key, args, log, record, save=lambda: None):
                 row[pass_name + "_skipped"] = stopped[pass_name]
                 continue
             remaining = args.budget_s - spent
-            if remaining <= 0:
-                stopped[pass_name] = f"model budget ({args.budget_s:.0f} s) spent"
+            too_big = projected_excess(record["rows"], pass_name, seconds, args)
+            if remaining <= 0 or too_big:
+                stopped[pass_name] = too_big or f"model budget ({args.budget_s:.0f} s) spent"
                 row[pass_name + "_skipped"] = stopped[pass_name]
+                log(f"[{key}] {seconds:g} s {pass_name}: skipped, {stopped[pass_name]}")
                 continue
             job = {"model": key, "seconds": seconds, "pass": pass_name, "device": args.device,
                    "repeats": args.repeats, "threads": args.threads}
@@ -530,6 +573,9 @@ def parse_args(argv):
     parser.add_argument("--threads", type=int, default=None, help="torch threads in the workers (default: torch's)")
     parser.add_argument("--budget-s", type=float, default=1800.0, help="worker wall time per model")
     parser.add_argument("--max-run-s", type=float, default=600.0, help="time limit of one worker")
+    parser.add_argument("--mem-limit-gb", type=float, default=None,
+                        help="skip a pass whose peak memory, extrapolated from shorter inputs, exceeds this "
+                             "(default on CPU: 80%% of MemAvailable at start; CUDA out-of-memory is caught)")
     parser.add_argument("--out", default=None, help="output folder (default bench/results/sep_efficiency_<device>)")
     parser.add_argument("--doc", default=None, help="markdown file whose marked section receives the table")
     parser.add_argument("--doc-label", default="", help="line written above the table in --doc")
@@ -555,6 +601,8 @@ def parse_args(argv):
             parser.error("--device cuda: torch sees no CUDA device here")
     elif args.device != "cpu":
         parser.error(f"--device {args.device!r}: use cpu or cuda[:i]")
+    if args.mem_limit_gb is None and args.device == "cpu" and available_memory_gb():
+        args.mem_limit_gb = 0.8 * available_memory_gb()
     return args
 
 

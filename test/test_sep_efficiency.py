@@ -94,3 +94,15 @@ def test_unknown_model_and_bad_durations_are_errors(bench):
         bench.parse_args(["--durations", "1,x"])
     args = bench.parse_args(["--models", "sepformer,dpmamba", "--durations", "4,1,2"])
     assert args.durations == [1.0, 2.0, 4.0] and args.models == ["sepformer", "dpmamba"]
+
+
+def test_passes_projected_over_the_limits_are_skipped(bench):
+    rows = [{"seconds": 1, "fwd_s": 1.0, "fwd_mem": 2**30}, {"seconds": 2, "fwd_s": 2.5, "fwd_mem": 2 * 2**30}]
+    assert bench.project(rows, "fwd_mem", 8) == 8 * 2**30  # linear growth stays linear
+    assert bench.project(rows, "fwd_s", 4) == pytest.approx(6.25)  # 2.5**(log2) -> exponent ~1.32
+    args = bench.parse_args(["--repeats", "1", "--max-run-s", "10", "--mem-limit-gb", "4"])
+    assert bench.projected_excess(rows, "fwd", 4, args) and "max-run-s" in bench.projected_excess(rows, "fwd", 4, args)
+    args = bench.parse_args(["--repeats", "1", "--max-run-s", "1000", "--mem-limit-gb", "4"])
+    assert bench.projected_excess(rows, "fwd", 4, args) is None
+    assert "memory" in bench.projected_excess(rows, "fwd", 8, args)
+    assert bench.projected_excess([], "fwd", 8, args) is None
