@@ -114,3 +114,18 @@ def test_deterministic_rerun_noop_and_conflicts(mini, asr_set, tmp_path, capsys)
         make_mini_asr(mini, mini / "asr", progress=False)
     with pytest.raises(MiniAsrError, match="not a finished mini corpus"):
         make_mini_asr(tmp_path / "nothing", tmp_path / "x", progress=False)
+
+
+def test_prompt_text_synthesis_never_uses_a_test_sentence(mini, tmp_path):
+    out = tmp_path / "with_prompt_text"
+    summary = make_mini_asr(mini, out, prompt_text_utts=2, real_test_utts=5, progress=False, log=lambda m: None)
+    assert summary["parameters"]["prompt_text_utts"] == 2
+    base = out / "LibriSpeech"
+    trans = read_trans(base)
+    prompt_text = {uid: t for uid, t in trans.items() if uid.split("-")[1] == "4"}
+    n_voices = len(os.listdir(base / "train-clean-100"))
+    assert len(prompt_text) == 2 * n_voices
+    assert all(uid[0] == "t" for uid in prompt_text)  # training voices only
+    test_other = set(read_trans(base / "test-other").values())
+    assert len(test_other) == 5 and not test_other & set(prompt_text.values())
+    assert not test_other & set(read_trans(base / "train-clean-100").values())
