@@ -276,3 +276,22 @@ def test_importer_refuses_a_mamba_tasnet_hparams_file(tmp_path):
     path.write_text("N_encoder_out: 16\nMaskNet: !new:modules.mamba_masknet.MaskNet\n    n_mamba: 2\n")
     with pytest.raises(importer.OfficialFormatError, match="from mamba-tasnet"):
         importer.build_from_official_config(path)
+
+
+@pytest.mark.gpu
+def test_cuda_forward_and_backward_match_cpu():
+    if not torch.cuda.is_available():
+        pytest.skip("no CUDA device")
+    torch.manual_seed(0)
+    model = DPMamba.from_preset("tiny")
+    mix = torch.randn(2, 1600)
+    cpu = model(mix)
+    cpu.square().mean().backward()
+    cpu_grads = {n: p.grad.clone() for n, p in model.named_parameters()}
+    model.zero_grad()
+    model.cuda()
+    gpu = model(mix.cuda())
+    gpu.square().mean().backward()
+    torch.testing.assert_close(gpu.detach().cpu(), cpu.detach(), atol=1e-4, rtol=1e-3)
+    for name, grad in cpu_grads.items():
+        torch.testing.assert_close(dict(model.named_parameters())[name].grad.cpu(), grad, atol=1e-4, rtol=1e-2)

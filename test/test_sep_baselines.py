@@ -245,3 +245,17 @@ def test_configs_pass_check_config_with_the_expected_counts(name, capsys):
         assert "-> output: [1, 800, 2]" in capsys.readouterr().out
     model = load_config(os.path.join(WSJ_CONF, f"{name}.yaml"))["model"]
     assert isinstance(model, MODELS[name]) and n_params(model) == WSJ_COUNTS[name]
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("name", sorted(MODELS))
+def test_cuda_forward_matches_cpu(name):
+    if not torch.cuda.is_available():
+        pytest.skip("no CUDA device")
+    torch.manual_seed(0)
+    model = MODELS[name].from_preset("tiny").eval()
+    mix = torch.randn(2, 1600)
+    with torch.no_grad():
+        cpu = model(mix)
+        gpu = model.cuda()(mix.cuda()).cpu()
+    torch.testing.assert_close(gpu, cpu, atol=1e-4, rtol=1e-3)
