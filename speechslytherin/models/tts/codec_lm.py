@@ -154,7 +154,29 @@ class MambaMixer(nn.Module):
         return self.mamba.allocate_inference_state(batch)
 
     def step(self, x, cache, allowed=None):
+        if x.shape[1] == 1:
+            return self._step_one(x, cache)
         return self.mamba.step(x, cache)
+
+    def _step_one(self, x, cache):
+        """One token without the general chunk scan: the same recurrence written out (conv
+        window shift, h = exp(dt A) h + dt B x, y = C h + D x, gated), constant work per token."""
+        m = self.mamba
+        conv_state, ssm_state = cache
+        xz = m.in_proj(x[:, 0])
+        xi, z = xz.chunk(2, dim=-1)
+        conv_state = torch.cat([conv_state[..., 1:], xi[..., None].to(conv_state.dtype)], dim=-1)
+        xc = (conv_state * m.conv1d.weight[:, 0]).sum(-1)
+        if m.conv1d.bias is not None:
+            xc = xc + m.conv1d.bias
+        xc = F.silu(xc)
+        dt, Bm, Cm = m.x_proj(xc).split([m.dt_rank, m.d_state, m.d_state], dim=-1)
+        delta = F.softplus(m.dt_proj(dt)).float()
+        A = -torch.exp(m.A_log.float())
+        ssm_state = ssm_state * torch.exp(delta[..., None] * A) + (delta * xc.float())[..., None] * Bm.float()[:, None]
+        y = (ssm_state @ Cm.float()[..., None]).squeeze(-1) + m.D.float() * xc.float()
+        y = (y * F.silu(z.float())).to(x.dtype)
+        return m.out_proj(y)[:, None], (conv_state, ssm_state)
 
 
 def make_mixer(kind, d_model, nhead, dropout, mamba_config):
