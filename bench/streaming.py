@@ -119,12 +119,33 @@ def run(args):
     return rows
 
 
+SECTION = "## Streaming separation (causal SepMamba)"
+
+
+def write_section(path, text, section=SECTION):
+    """Replace (or append) this script's section of the markdown file, keeping the others."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    old = path.read_text() if path.exists() else ""
+    lines = old.splitlines(keepends=True)
+    start = next((i for i, line in enumerate(lines) if line.strip() == section), None)
+    if start is None:
+        new = (old.rstrip("\n") + "\n\n" if old.strip() else "") + text
+    else:
+        end = next((i for i in range(start + 1, len(lines)) if lines[i].startswith("## ")), len(lines))
+        tail = "".join(lines[end:])
+        new = "".join(lines[:start]) + text + ("\n" + tail if tail else "")
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(new)
+    tmp.replace(path)
+
+
 def table(rows, args):
     def num(v, fmt):
         return "–" if v is None else format(v, fmt)
 
     lines = [
-        "## Streaming separation (causal SepMamba)",
+        SECTION,
         "",
         f"`PYTHONPATH=. python bench/streaming.py {' '.join(sys.argv[1:])}`".replace("  ", " "),
         f"({environment(args.device, args.threads)}; {args.seconds:g} s of 8 kHz audio per row; random weights.)",
@@ -158,7 +179,7 @@ def main():
     text = table(rows, args)
     print(text)
     if not args.no_write:
-        Path(args.out).write_text(text)
+        write_section(args.out, text)
         print(f"wrote {args.out}")
 
 
