@@ -5,8 +5,7 @@ for 1-10 s inputs (the SEMamba paper's FLOPs comparison, Table 2, measured here)
     PYTHONPATH=. python bench/enh_efficiency.py --durations 1,2 --repeats 1 --threads 2
 
 Method
-- Models at their published sizes, batch 1, 16 kHz, eval mode, no gradients; the whole
-  waveform-to-waveform call (RMS normalisation, STFT, network, iSTFT).
+- Models at their published sizes, batch 1, 16 kHz, eval mode, no gradients.
 - MACs: torch.utils.flop_counter.FlopCounterMode over one forward pass (convs, linears, matmuls,
   the GRU as it runs decomposed on CPU; FLOPs / 2), plus analytic counts for what it cannot see:
   * the selective scan (a custom op), counted per call as b*d*l*n * 4 multiply-adds (delta*A,
@@ -17,8 +16,11 @@ Method
     FlopCounterMode misses when CPU attention runs a fused kernel; added only for what the
     counter did not already count inside the module.
   Not counted: element-wise ops, norms, softmax, FFTs.
-- Time: median of ``--repeats`` forward passes after one warm-up, with ``--threads`` torch
-  threads. The machine is shared: the load average at the start and end is printed beside the
+- MACs are counted on the network's forward over the compressed spectra (the official thop
+  convention, generator(noisy_mag, noisy_pha)), on the meta device, so any length costs nothing.
+- Time: median of ``--repeats`` waveform-to-waveform forward passes after one warm-up, with
+  ``--threads`` torch threads; a model's longer inputs are not timed once one pass exceeds
+  ``--max-time-s``. The machine is shared: the load average at the start and end is printed beside the
   numbers; compare rows of one run only.
 """
 
@@ -112,19 +114,69 @@ class MacCounter:
                 "macs_attention_added": self.attention_extra}
 
 
-def measure(model, seconds, repeats):
+def count_macs(name, seconds):
+    """MACs of the network on the compressed spectra of a ``seconds`` input (the official thop
+    convention: generator(noisy_mag, noisy_pha); the STFTs are not counted anyway), on the meta
+    device so long inputs cost nothing; the scan is counted analytically, never run."""
+    import speechslytherin.nnet.mamba.mixer as mixer
+
+    model = build(name).to("meta")
+    frames = int(seconds * SAMPLE_RATE) // model.hop_size + 1
+    mag = torch.empty(1, model.n_fft // 2 + 1, frames, device="meta")
+    real = mixer.selective_scan
+    mixer.selective_scan = lambda u, *args, **kwargs: torch.empty_like(u)
+    try:
+        with torch.no_grad(), MacCounter(model) as counter:
+            model.enhance(mag, mag)
+    finally:
+        mixer.selective_scan = real
+    return counter.result()
+
+
+class _Generator(torch.nn.Module):
+    """The official generator signature, generator(noisy_mag, noisy_pha), for thop."""
+
+    def __init__(self, model):
+        super().__init__()
+        self.model = model
+
+    def forward(self, mag, pha):
+        return self.model.enhance(mag, pha)
+
+
+def count_thop(name, seconds):
+    """MACs as the SEMamba author counted them: thop.profile(generator, (mag, pha)) (thop sees
+    nn.Conv*/Linear/GRU/norm modules only: no scan, no attention products or in-projections)."""
+    import warnings
+
+    from thop import profile
+
+    import speechslytherin.nnet.mamba.mixer as mixer
+
+    model = build(name).to("meta")
+    frames = int(seconds * SAMPLE_RATE) // model.hop_size + 1
+    mag = torch.empty(1, model.n_fft // 2 + 1, frames, device="meta")
+    real = mixer.selective_scan
+    mixer.selective_scan = lambda u, *args, **kwargs: torch.empty_like(u)
+    try:
+        with torch.no_grad(), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            macs, _ = profile(_Generator(model), (mag, mag), verbose=False)
+    finally:
+        mixer.selective_scan = real
+    return float(macs)
+
+
+def forward_time(model, seconds, repeats):
     x = torch.randn(1, int(seconds * SAMPLE_RATE))
     with torch.no_grad():
-        with MacCounter(model) as counter:
-            model(x)
-        macs = counter.result()
         model(x[:, : SAMPLE_RATE // 4])  # warm-up
         times = []
         for _ in range(repeats):
             t = time.perf_counter()
             model(x)
             times.append(time.perf_counter() - t)
-    return {**macs, "time_s": statistics.median(times)}
+    return statistics.median(times)
 
 
 def load_average():
@@ -135,15 +187,22 @@ def load_average():
 
 
 def markdown(rows, durations, label):
-    lines = [f"Machine: {label}", "",
-             "| model | params | " + " | ".join(f"GMACs {d:g} s" for d in durations) + " | "
-             + " | ".join(f"fwd {d:g} s (s)" for d in durations) + " |",
-             "|---|---|" + "---|" * (2 * len(durations))]
+    thop = any("macs_thop" in run for row in rows.values() for run in row["runs"].values())
+    timed = any("time_s" in run for row in rows.values() for run in row["runs"].values())
+    header = ["model", "params"] + [f"GMACs {d:g} s" for d in durations]
+    if thop:
+        header += [f"thop GMACs {d:g} s" for d in durations]
+    if timed:
+        header += [f"fwd {d:g} s (s)" for d in durations]
+    lines = [f"Machine: {label}", "", "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for name, row in rows.items():
-        macs = [f"{row['runs'][d]['macs'] / 1e9:.1f}" if d in row["runs"] else row.get("skipped", "-")
-                for d in durations]
-        times = [f"{row['runs'][d]['time_s']:.2f}" if d in row["runs"] else "-" for d in durations]
-        lines.append(f"| {name} | {row['params'] / 1e6:.3f} M | " + " | ".join(macs) + " | " + " | ".join(times) + " |")
+        runs = [row["runs"][d] for d in durations]
+        cells = [name, f"{row['params'] / 1e6:.3f} M"] + [f"{r['macs'] / 1e9:.1f}" for r in runs]
+        if thop:
+            cells += [f"{r['macs_thop'] / 1e9:.1f}" if "macs_thop" in r else "-" for r in runs]
+        if timed:
+            cells += [f"{r['time_s']:.2f}" if "time_s" in r else "-" for r in runs]
+        lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 
@@ -154,7 +213,10 @@ def main(argv=None):
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--max-time-s", type=float, default=120.0,
-                        help="skip a model's longer inputs once one forward takes longer than this")
+                        help="stop timing a model's longer inputs once one forward takes longer than this")
+    parser.add_argument("--no-time", action="store_true", help="count parameters and MACs only")
+    parser.add_argument("--thop", action="store_true", help="also count with thop, the SEMamba author's counter "
+                        "(pip install thop)")
     parser.add_argument("--out", default=os.path.join(ROOT, "docs", "enh_efficiency_table.md"),
                         help="markdown table to write")
     args = parser.parse_args(argv)
@@ -166,16 +228,21 @@ def main(argv=None):
     for name in args.models.split(","):
         model = build(name)
         row = rows[name] = {"params": sum(p.numel() for p in model.parameters()), "runs": {}}
+        timing = not args.no_time
         for seconds in durations:
-            result = measure(model, seconds, args.repeats)
+            result = count_macs(name, seconds)
+            if args.thop:
+                result["macs_thop"] = count_thop(name, seconds)
+            if timing:
+                result["time_s"] = forward_time(model, seconds, args.repeats)
+                timing = result["time_s"] <= args.max_time_s  # longer inputs would only take longer
             row["runs"][seconds] = result
+            shown = f"fwd {result['time_s']:.2f} s" if "time_s" in result else "fwd not timed"
             print(f"{name:28s} {seconds:5.1f} s  {result['macs'] / 1e9:8.2f} GMACs "
                   f"(counter {result['macs_counter'] / 1e9:.2f}, scan {result['macs_scan'] / 1e9:.2f}, "
-                  f"attention added {result['macs_attention_added'] / 1e9:.2f})  fwd {result['time_s']:.2f} s",
+                  f"attention added {result['macs_attention_added'] / 1e9:.2f}"
+                  + (f"; thop {result['macs_thop'] / 1e9:.2f}" if "macs_thop" in result else "") + f")  {shown}",
                   flush=True)
-            if result["time_s"] > args.max_time_s:
-                row["skipped"] = f"> {args.max_time_s:g} s"
-                break
     label = (f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores shared with other jobs, "
              f"{args.threads} torch threads, torch {torch.__version__}, load average {load_start:.1f} at start / "
              f"{load_average():.1f} at end, {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC")
