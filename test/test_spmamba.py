@@ -385,3 +385,27 @@ def test_tiny_training_run(data_dir, tmp_path):
     assert isinstance(model, SPMamba) and model.sample_rate == 8000
     with torch.no_grad():
         assert model(torch.randn(1, 1000)).shape == (1, 1000, 2)
+
+
+# -- GPU (skipped without CUDA) --------------------------------------------------------------
+
+@pytest.mark.gpu
+def test_cuda_forward_matches_cpu_and_bf16_step_runs():
+    if not torch.cuda.is_available():
+        pytest.skip("no CUDA device")
+    model = randomise(small_model()).eval()
+    mix = torch.randn(2, 4000)
+    tf32 = torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32
+    torch.backends.cudnn.allow_tf32 = torch.backends.cuda.matmul.allow_tf32 = False
+    try:
+        with torch.no_grad():
+            cpu = model(mix)
+            gpu = model.cuda()(mix.cuda()).cpu()
+    finally:
+        torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32 = tf32
+    torch.testing.assert_close(gpu, cpu, atol=1e-4, rtol=1e-3)
+    model.train()
+    with torch.autocast("cuda", dtype=torch.bfloat16):  # the published bf16-mixed training
+        loss = PitSnrLoss()(model(mix.cuda()), torch.randn(2, 4000, 2, device="cuda"))
+    loss.backward()
+    assert torch.isfinite(loss) and all(torch.isfinite(p.grad).all() for p in model.parameters())

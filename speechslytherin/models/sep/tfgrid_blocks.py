@@ -125,9 +125,10 @@ class GridNetBlock(nn.Module):
     def _along_last_axis(self, norm, seq, linear, x):
         """Residual sequence modelling along the last axis of x [B, C, A, L] (A: the other axis)."""
         B, C, A, L = x.shape
-        y = norm(x).transpose(1, 2).reshape(B * A, C, L)
-        y = F.unfold(y[..., None], (self.emb_ks, 1), stride=(self.emb_hs, 1))  # [BA, C*ks, L']
-        y = run_sequence_model(seq, y.transpose(1, 2))  # [BA, L', H]
+        y = norm(x).permute(0, 2, 3, 1).reshape(B * A, L, C)
+        # windows of emb_ks steps, features ordered c * emb_ks + k (as F.unfold orders them)
+        y = y.unfold(1, self.emb_ks, self.emb_hs).flatten(2)  # [BA, L', C*ks]
+        y = run_sequence_model(seq, y)  # [BA, L', H]
         y = linear(y.transpose(1, 2))  # [BA, C, L]
         return y.reshape(B, A, C, L).transpose(1, 2) + x
 
