@@ -200,3 +200,21 @@ def test_stream_cli_refuses_non_causal_and_stdin_without_stream(tmp_path):
         cli.main(["--model", str(path), "--stream", str(tmp_path / "utt.wav"), "--out", str(tmp_path / "o")])
     with pytest.raises(SystemExit, match="needs --stream"):
         cli.main(["--model", str(path), "-", "--out", str(tmp_path / "o")])
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_streaming_equals_offline_on_gpu():
+    """On CUDA the offline pass may use mamba-ssm's kernels, the stream the PyTorch step."""
+    torch.manual_seed(0)
+    model = SepMamba.from_preset("causal-S").cuda().eval()
+    x = torch.randn(8000, device="cuda") * 0.1
+    tf32 = torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32
+    torch.backends.cudnn.allow_tf32 = torch.backends.cuda.matmul.allow_tf32 = False  # compare fp32 with fp32
+    try:
+        with torch.no_grad():
+            offline = model(x)
+        y, _, _ = stream(model, x, 160)
+    finally:
+        torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32 = tf32
+    torch.testing.assert_close(y, offline, atol=1e-4, rtol=1e-3)
