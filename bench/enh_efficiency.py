@@ -7,11 +7,13 @@ for 1-10 s inputs (the SEMamba paper's FLOPs comparison, Table 2, measured here)
 Method
 - Models at their published sizes, batch 1, 16 kHz, eval mode, no gradients.
 - MACs: torch.utils.flop_counter.FlopCounterMode over one forward pass (convs, linears, matmuls,
-  the GRU as it runs decomposed on CPU; FLOPs / 2), plus analytic counts for what it cannot see:
+  FLOPs / 2), plus analytic counts for what it cannot see:
   * the selective scan (a custom op), counted per call as b*d*l*n * 4 multiply-adds (delta*A,
     (delta*u)*B, the state update, the C read-out; exp, D-skip and gate not counted), the
     convention of bench/sep_efficiency.py; the counter is switched off inside the scan so the
     torch scan's own matmuls are not counted twice. The paper's thop count sees no scan at all;
+  * the GRU: 3*H*(I + H) multiply-adds per step, direction and layer, counted from the input
+    shape in place of whatever the counter saw inside it (the same number on CPU);
   * the attention products (QK^T and AV: 2*B*L^2*E per MultiheadAttention call), which
     FlopCounterMode misses when CPU attention runs a fused kernel; added only for what the
     counter did not already count inside the module.
@@ -19,12 +21,13 @@ Method
 - MACs are counted on the network's forward over the compressed spectra (the official thop
   convention, generator(noisy_mag, noisy_pha)), on the meta device, so any length costs nothing.
 - Time: median of ``--repeats`` waveform-to-waveform forward passes after one warm-up, with
-  ``--threads`` torch threads; a model's longer inputs are not timed once one pass exceeds
-  ``--max-time-s``. The machine is shared: the load average at the start and end is printed beside the
+  ``--threads`` torch threads; models alternate at each duration so they see similar load; a
+  model's longer inputs are not timed once one pass exceeds ``--max-time-s``. The machine is shared: the load average at the start and end is printed beside the
   numbers; compare rows of one run only.
 """
 
 import argparse
+import contextlib
 import os
 import platform
 import statistics
@@ -66,15 +69,30 @@ class MacCounter:
         self.mode = FlopCounterMode(display=False)
         self.scan_elements = 0
         self.attention_extra = 0
+        self.gru_macs = 0
+        self.gru_counted_inside = 0
         self._start = {}
         self._handles = []
         for module in model.modules():
             if isinstance(module, torch.nn.MultiheadAttention):
                 self._handles.append(module.register_forward_pre_hook(self._pre))
                 self._handles.append(module.register_forward_hook(self._post))
+            elif isinstance(module, torch.nn.GRU):
+                self._handles.append(module.register_forward_pre_hook(self._pre))
+                self._handles.append(module.register_forward_hook(self._gru_post))
 
     def _pre(self, module, args):
         self._start[id(module)] = self.mode.get_total_flops()
+
+    def _gru_post(self, module, args, output):
+        """3 H (I + H) multiply-adds per step, direction and layer, in place of what the counter saw."""
+        self.gru_counted_inside += (self.mode.get_total_flops() - self._start.pop(id(module))) / 2
+        x = args[0]
+        steps = x.numel() // x.shape[-1]
+        dirs = 2 if module.bidirectional else 1
+        for layer in range(module.num_layers):
+            n_in = module.input_size if layer == 0 else dirs * module.hidden_size
+            self.gru_macs += steps * dirs * 3 * module.hidden_size * (n_in + module.hidden_size)
 
     def _post(self, module, args, output):
         counted = (self.mode.get_total_flops() - self._start.pop(id(module))) / 2
@@ -108,28 +126,43 @@ class MacCounter:
         return False
 
     def result(self):
-        counted = self.mode.get_total_flops() / 2
+        counted = self.mode.get_total_flops() / 2 - self.gru_counted_inside
         scan = self.scan_elements * SCAN_MACS_PER_ELEMENT
-        return {"macs": counted + scan + self.attention_extra, "macs_counter": counted, "macs_scan": scan,
-                "macs_attention_added": self.attention_extra}
+        return {"macs": counted + scan + self.attention_extra + self.gru_macs, "macs_counter": counted,
+                "macs_scan": scan, "macs_attention_added": self.attention_extra, "macs_gru": self.gru_macs}
+
+
+@contextlib.contextmanager
+def _shape_only_kernels():
+    """On the meta device, the scan and the GRU only need their output shapes (both are counted
+    analytically; torch's meta GRU would run a slow per-step Python decomposition)."""
+    import speechslytherin.nnet.mamba.mixer as mixer
+
+    real_scan, real_gru = mixer.selective_scan, torch.nn.GRU.forward
+
+    def gru_shape(self, x, hx=None):
+        dirs = 2 if self.bidirectional else 1
+        out = x.new_empty(*x.shape[:-1], dirs * self.hidden_size)
+        batch = x.shape[0] if self.batch_first else x.shape[1]
+        return out, x.new_empty(dirs * self.num_layers, batch, self.hidden_size)
+
+    mixer.selective_scan = lambda u, *args, **kwargs: torch.empty_like(u)
+    torch.nn.GRU.forward = gru_shape
+    try:
+        yield
+    finally:
+        mixer.selective_scan, torch.nn.GRU.forward = real_scan, real_gru
 
 
 def count_macs(name, seconds):
     """MACs of the network on the compressed spectra of a ``seconds`` input (the official thop
     convention: generator(noisy_mag, noisy_pha); the STFTs are not counted anyway), on the meta
     device so long inputs cost nothing; the scan is counted analytically, never run."""
-    import speechslytherin.nnet.mamba.mixer as mixer
-
     model = build(name).to("meta")
     frames = int(seconds * SAMPLE_RATE) // model.hop_size + 1
     mag = torch.empty(1, model.n_fft // 2 + 1, frames, device="meta")
-    real = mixer.selective_scan
-    mixer.selective_scan = lambda u, *args, **kwargs: torch.empty_like(u)
-    try:
-        with torch.no_grad(), MacCounter(model) as counter:
-            model.enhance(mag, mag)
-    finally:
-        mixer.selective_scan = real
+    with _shape_only_kernels(), torch.no_grad(), MacCounter(model) as counter:
+        model.enhance(mag, mag)
     return counter.result()
 
 
@@ -151,19 +184,12 @@ def count_thop(name, seconds):
 
     from thop import profile
 
-    import speechslytherin.nnet.mamba.mixer as mixer
-
     model = build(name).to("meta")
     frames = int(seconds * SAMPLE_RATE) // model.hop_size + 1
     mag = torch.empty(1, model.n_fft // 2 + 1, frames, device="meta")
-    real = mixer.selective_scan
-    mixer.selective_scan = lambda u, *args, **kwargs: torch.empty_like(u)
-    try:
-        with torch.no_grad(), warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            macs, _ = profile(_Generator(model), (mag, mag), verbose=False)
-    finally:
-        mixer.selective_scan = real
+    with _shape_only_kernels(), torch.no_grad(), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        macs, _ = profile(_Generator(model), (mag, mag), verbose=False)
     return float(macs)
 
 
@@ -225,18 +251,20 @@ def main(argv=None):
     durations = [float(d) for d in args.durations.split(",")]
     load_start = load_average()
     rows = {}
-    for name in args.models.split(","):
-        model = build(name)
-        row = rows[name] = {"params": sum(p.numel() for p in model.parameters()), "runs": {}}
-        timing = not args.no_time
-        for seconds in durations:
+    names = args.models.split(",")
+    models = {name: build(name) for name in names}
+    timing = {name: not args.no_time for name in names}
+    for name in names:
+        rows[name] = {"params": sum(p.numel() for p in models[name].parameters()), "runs": {}}
+    for seconds in durations:  # durations outside, models inside: timed rows see the same load
+        for name in names:
             result = count_macs(name, seconds)
             if args.thop:
                 result["macs_thop"] = count_thop(name, seconds)
-            if timing:
-                result["time_s"] = forward_time(model, seconds, args.repeats)
-                timing = result["time_s"] <= args.max_time_s  # longer inputs would only take longer
-            row["runs"][seconds] = result
+            if timing[name]:
+                result["time_s"] = forward_time(models[name], seconds, args.repeats)
+                timing[name] = result["time_s"] <= args.max_time_s  # longer inputs would only take longer
+            rows[name]["runs"][seconds] = result
             shown = f"fwd {result['time_s']:.2f} s" if "time_s" in result else "fwd not timed"
             print(f"{name:28s} {seconds:5.1f} s  {result['macs'] / 1e9:8.2f} GMACs "
                   f"(counter {result['macs_counter'] / 1e9:.2f}, scan {result['macs_scan'] / 1e9:.2f}, "
