@@ -135,6 +135,10 @@ def launch(job, timeout_s):
     return json.loads(lines[-1])
 
 
+def _key(row):
+    return (row["model"], row["size"], row["kind"], float(row["seconds"]), row["device"])
+
+
 def cheaper_from(rows, size, kind, metric):
     """Smallest duration from which VALL-M < VALL-E at every longer measured duration."""
     get = {(r["model"], r["seconds"]): r.get(metric) for r in rows
@@ -253,6 +257,10 @@ def parse_args(argv):
     p.add_argument("--durations", default="1,2,5,10,20,30,60", help="output seconds for nano (and other sizes)")
     p.add_argument("--paper-durations", default="1,2,5,10", help="output seconds for the paper size")
     p.add_argument("--kinds", default="decode,train")
+    p.add_argument("--max-train-seconds", type=float, default=None,
+                   help="longest output for the training step (CPU: attention memory grows with T^2: "
+                        "VALL-E nano needed 2.0 GiB at 30 s)")
+    p.add_argument("--resume", action="store_true", help="keep the measurements already in --out, run the rest")
     p.add_argument("--threads", type=int, default=None, help="torch threads in the workers (CPU)")
     p.add_argument("--max-run-s", type=float, default=900, help="per measurement; longer durations are skipped")
     p.add_argument("--out", default=str(ROOT / "bench" / "results" / "tts_decoding_cpu"))
@@ -273,14 +281,21 @@ def main(argv=None):
                                else env["device_name"])
     os.makedirs(args.out, exist_ok=True)
     report = {"env": env, "label": label, "sizes": sizes, "rows": []}
+    done = {}
+    previous = os.path.join(args.out, "tts_decoding.json")
+    if args.resume and os.path.exists(previous):
+        with open(previous) as f:
+            done = {_key(r): r for r in json.load(f)["rows"] if "error" not in r}
     for size in sizes:
         durations = [float(x) for x in (args.paper_durations if size == "paper" else args.durations).split(",")]
         for kind in args.kinds.split(","):
             for model in MODELS:
                 for s in durations:
+                    if kind == "train" and args.max_train_seconds and s > args.max_train_seconds:
+                        continue
                     job = {"model": model, "size": size, "kind": kind, "seconds": s, "device": args.device,
                            "threads": args.threads}
-                    row = launch(job, args.max_run_s)
+                    row = done.get(_key(job)) or launch(job, args.max_run_s)
                     report["rows"].append(row)
                     print(json.dumps(row), flush=True)
                     with open(os.path.join(args.out, "tts_decoding.json"), "w") as f:

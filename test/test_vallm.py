@@ -8,13 +8,15 @@ import tts_model_checks as checks
 from speechslytherin.models.tts.codec_lm import MambaMixer, SelfAttention
 from speechslytherin.models.tts.vallm import VALLM
 
-SETTINGS = [("mamba", "bimamba"), ("mamba", "mamba"), ("mamba", "attn"), ("attn", "bimamba")]
+SETTINGS = [("mamba", "bimamba", "decoder_only"), ("mamba", "mamba", "decoder_only"),
+            ("mamba", "attn", "decoder_only"), ("attn", "bimamba", "decoder_only"),
+            ("mamba", "bimamba", "crossmamba")]
 
 
-@pytest.fixture(params=SETTINGS, ids=[f"{a}-{n}" for a, n in SETTINGS])
+@pytest.fixture(params=SETTINGS, ids=[f"{a}-{n}-{l}" for a, n, l in SETTINGS])
 def model(request):
-    ar, nar = request.param
-    return checks.build(VALLM, ar_mixer=ar, nar_mixer=nar, mamba_config={"d_state": 4})
+    ar, nar, layout = request.param
+    return checks.build(VALLM, ar_mixer=ar, nar_mixer=nar, ar_layout=layout, mamba_config={"d_state": 4})
 
 
 def test_default_is_pure_mamba():
@@ -56,13 +58,29 @@ def test_recurrent_state_is_constant_size():
     assert [sum(t.numel() for t in c) for c in caches] == sizes
 
 
-def test_synthesize_shapes(model):
-    checks.check_synthesize_shapes(model)
+@pytest.fixture(params=["decoder_only", "crossmamba"])
+def default_model(request):
+    return checks.build(VALLM, ar_layout=request.param, mamba_config={"d_state": 4})
+
+
+def test_synthesize_shapes(default_model):
+    checks.check_synthesize_shapes(default_model)
 
 
 def test_loss_decreases():
     checks.check_loss_decreases(checks.build(VALLM, mamba_config={"d_state": 4}))
 
 
-def test_save_load(model, tmp_path):
-    checks.check_save_load(model, tmp_path)
+def test_save_load(default_model, tmp_path):
+    checks.check_save_load(default_model, tmp_path)
+
+
+def test_crossmamba_variant_reuses_the_conmamba_decoder():
+    from speechslytherin.models.asr.mamba_decoder import MambaDecoder
+
+    m = checks.build(VALLM, ar_layout="crossmamba", encoder_layers=2, mamba_config={"d_state": 4})
+    assert isinstance(m.ar_decoder.audio_decoder, MambaDecoder)
+    assert len(m.ar_decoder.text_encoder.layers) == 2
+    assert m.ar_decoder.text_encoder.layers[0].mixer.mamba.bimamba_type == "v2"
+    with pytest.raises(ValueError, match="crossmamba"):
+        VALLM(preset="tiny", ar_mixer="attn", ar_layout="crossmamba")

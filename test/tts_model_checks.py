@@ -63,10 +63,7 @@ def check_incremental_equals_full(model):
     dec = model.ar_decoder
     x = model.ar_text_position(model.ar_text_embedding(text))
     e = model.ar_audio_position(model.ar_audio_embedding(y))
-    from speechslytherin.models.tts.codec_lm import prefix_lm_mask
-
-    allowed = prefix_lm_mask(pl[:1], torch.tensor([5])) if model.ar_mixer == "attn" else None
-    h, caches = dec.step(torch.cat([x, e[:, :5]], dim=1), dec.empty_cache(1), allowed)
+    h, caches = model._ar_prefill(x, e[:, :5])
     steps = [h[:, -5:]]
     for t in range(5, y.shape[1]):
         h, caches = dec.step(e[:, t:t + 1], caches)

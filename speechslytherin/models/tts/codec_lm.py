@@ -32,6 +32,7 @@ import torch.nn.functional as F
 from speechslytherin.nnet.mamba import Mamba
 
 MIXERS = ("attn", "mamba", "bimamba")
+AR_LAYOUTS = ("decoder_only", "crossmamba")
 PRESETS = {
     # name: (d_model, nhead, num_layers)
     "paper": (1024, 16, 12),  # VALL-E paper / lifeiteng LibriTTS recipe
@@ -317,8 +318,13 @@ class CodecLM(nn.Module):
 
     def __init__(self, d_model, nhead, num_layers, ar_mixer="attn", nar_mixer="attn", n_codebooks=8,
                  codebook_size=1024, num_text_tokens=512, dim_feedforward=None, dropout=0.1,
-                 share_embedding=True, prefix_mode=1, mamba_config=None):
+                 share_embedding=True, prefix_mode=1, mamba_config=None, ar_layout="decoder_only",
+                 encoder_layers=None):
         super().__init__()
+        if ar_layout not in AR_LAYOUTS:
+            raise ValueError(f"ar_layout must be one of {AR_LAYOUTS}, got {ar_layout!r}")
+        if ar_layout == "crossmamba" and ar_mixer != "mamba":
+            raise ValueError("ar_layout 'crossmamba' is the Mamba encoder-decoder: set ar_mixer to 'mamba'")
         if ar_mixer not in ("attn", "mamba"):
             raise ValueError(f"ar_mixer must be 'attn' or 'mamba' (the AR decoder is causal), got {ar_mixer!r}")
         if nar_mixer not in MIXERS:
@@ -329,6 +335,7 @@ class CodecLM(nn.Module):
             raise ValueError("n_codebooks must be >= 2 (one AR level and at least one NAR level)")
         self.d_model, self.n_codebooks, self.codebook_size = d_model, n_codebooks, codebook_size
         self.ar_mixer, self.nar_mixer, self.prefix_mode = ar_mixer, nar_mixer, prefix_mode
+        self.ar_layout = ar_layout
         self.eos = codebook_size
         ffn = dim_feedforward or 4 * d_model
         # AR
@@ -336,7 +343,12 @@ class CodecLM(nn.Module):
         self.ar_audio_embedding = nn.Embedding(codebook_size + 1, d_model)
         self.ar_text_position = SinePositionalEmbedding(d_model, dropout)
         self.ar_audio_position = SinePositionalEmbedding(d_model, dropout)
-        self.ar_decoder = Decoder(num_layers, d_model, nhead, ar_mixer, ffn, dropout, False, mamba_config)
+        if ar_layout == "crossmamba":
+            from speechslytherin.models.tts.crossmamba_ar import CrossMambaAR
+
+            self.ar_decoder = CrossMambaAR(num_layers, d_model, ffn, dropout, encoder_layers, mamba_config)
+        else:
+            self.ar_decoder = Decoder(num_layers, d_model, nhead, ar_mixer, ffn, dropout, False, mamba_config)
         self.ar_predict_layer = nn.Linear(d_model, codebook_size + 1, bias=False)
         # NAR: level 0 has an EOS/pad entry like the AR table, the others do not
         self.nar_text_embedding = nn.Embedding(num_text_tokens, d_model)
@@ -385,9 +397,21 @@ class CodecLM(nn.Module):
     def _ar_hidden(self, phonemes, phoneme_lens, y_in, y_lens):
         x = self.ar_text_position(self.ar_text_embedding(phonemes))
         y = self.ar_audio_position(self.ar_audio_embedding(y_in))
+        if self.ar_layout == "crossmamba":
+            return self.ar_decoder(x, phoneme_lens, y, y_lens)
         packed = pack(x, phoneme_lens, y, y_lens)
         allowed = prefix_lm_mask(phoneme_lens, y_lens) if self.ar_mixer == "attn" else None
         return unpack_y(self.ar_decoder(packed, allowed), phoneme_lens, y_lens, y_in.shape[1])
+
+    def _ar_prefill(self, x, y):
+        """Batch 1: text + prompt embeddings once; returns (hidden of the prompt frames, caches)."""
+        if self.ar_layout == "crossmamba":
+            return self.ar_decoder.prefill(x, y)
+        allowed = None
+        if self.ar_mixer == "attn":
+            allowed = prefix_lm_mask(torch.tensor([x.shape[1]]), torch.tensor([y.shape[1]])).to(x.device)
+        hidden, caches = self.ar_decoder.step(torch.cat([x, y], dim=1), self.ar_decoder.empty_cache(1), allowed)
+        return hidden[:, x.shape[1]:], caches
 
     def ar_loss(self, phonemes, phoneme_lens, codes, code_lens):
         """Teacher-forced first level: input y_0..y_{T-1}, target y_1..y_{T-1}, EOS."""
@@ -451,14 +475,10 @@ class CodecLM(nn.Module):
         if prompt_y.shape[1] < 1:
             raise ValueError("the AR decoder needs an acoustic prompt of at least one frame")
         max_len = max_len or 16 * text.shape[1]
-        nx, nq = text.shape[1], prompt_y.shape[1]
+        nq = prompt_y.shape[1]
         x = self.ar_text_position(self.ar_text_embedding(text))
         y = self.ar_audio_position(self.ar_audio_embedding(prompt_y))
-        caches = self.ar_decoder.empty_cache(1)
-        allowed = None
-        if self.ar_mixer == "attn":
-            allowed = prefix_lm_mask(torch.tensor([nx]), torch.tensor([nq])).to(text.device)
-        hidden, caches = self.ar_decoder.step(torch.cat([x, y], dim=1), caches, allowed)
+        hidden, caches = self._ar_prefill(x, y)
         out = []
         while True:
             logits = self.ar_predict_layer(hidden[:, -1])
