@@ -369,7 +369,8 @@ def measure_model(key, args, log, record, save=lambda: None):
                    "repeats": args.repeats, "threads": args.threads}
             result, failure, wall = launch(job, min(args.max_run_s, remaining))
             spent += wall
-            if failure:
+            if failure and failure.startswith("time limit") and remaining < args.max_run_s:
+                failure = f"model budget (--budget-s {args.budget_s:.0f}) ran out during the pass"
                 stopped[pass_name] = f"failed at {seconds:g} s: {failure}"
                 row[pass_name + "_skipped"] = stopped[pass_name]
                 log(f"[{key}] {seconds:g} s {pass_name}: {failure}")
