@@ -4,7 +4,8 @@ and/or NAR cross-entropy out.
 Data (written by the recipe's stage 2 into the data dir):
 - ``tr.json`` / ``cv.json``: {id: {"phonemes": "space separated symbols", "codes": "<id>.npy"
   (int16 [n_q, T]; relative paths are relative to the data dir), "duration", "speaker", "text"}};
-- ``symbols.txt``: one symbol per line, line number = id, line 0 = ``<pad>``.
+- ``symbols.txt``: one symbol per line, line number = id, line 0 = ``<pad>`` (symbols missing
+  from the table map to ``<unk>`` when the table has one, else they are an error).
 
 Batches are formed by length (``data.max_batch_frames`` code frames per batch, the paper's
 "6k acoustic tokens per GPU"), so each dataset item is a whole batch and ``data.batch_size``
@@ -26,6 +27,7 @@ TRAIN_MANIFEST = "tr.json"
 VALID_MANIFEST = "cv.json"
 SYMBOLS = "symbols.txt"
 PAD_SYMBOL = "<pad>"
+UNK_SYMBOL = "<unk>"
 
 DATA_DEFAULTS = {
     "max_batch_frames": 6000,  # code frames per batch (padding included)
@@ -57,6 +59,8 @@ def read_symbols(path):
 def phoneme_ids(phonemes, table, where):
     ids = []
     for symbol in phonemes.split():
+        if symbol not in table and UNK_SYMBOL in table:  # a symbol training never saw
+            symbol = UNK_SYMBOL
         if symbol not in table:
             raise TTSDataError(f"{where}: phoneme '{symbol}' is not in the symbol table; the manifest and "
                                f"symbols.txt come from different stage-2 runs; re-run stage 2.")
@@ -161,6 +165,8 @@ class TTSBrain(TaskBrain):
 
             state = read_model_file(init_from)["state_dict"]
             model_of(self).load_state_dict(state)
+        # each step leaves parameters unused (the other stage, the NAR heads of the other levels)
+        self.find_unused_parameters = True
         super().on_fit_start()
 
     def _stage(self):
