@@ -165,7 +165,7 @@ def test_forward_equals_official_order_of_operations(emb_hs, n_samples):
 def test_shapes_lengths_and_batch_independence():
     model = small_model().eval()
     with torch.no_grad():
-        for n in (40, 257, 1000, 1601):
+        for n in (40, 257, 1001):
             assert model(torch.randn(1, n)).shape == (1, n, 2)
         single = torch.randn(800)
         assert model(single).shape == (800, 2)
@@ -186,7 +186,7 @@ def test_input_std_normalisation_makes_output_scale_with_input():
 def test_gradients_reach_all_parameters_and_a_step_lowers_the_loss():
     torch.manual_seed(0)
     model = small_model()
-    mix, targets = torch.randn(2, 1600), torch.randn(2, 1600, 2)
+    mix, targets = torch.randn(2, 800), torch.randn(2, 800, 2)
     loss_fn = PitSnrLoss()
     loss = loss_fn(model(mix), targets)
     loss.backward()
