@@ -58,8 +58,9 @@ def test_official_keys_shapes_and_counts(preset, json_name):
 
 
 def test_presets_follow_official_configs():
-    assert set(PRESETS) == set(OFFICIAL_COUNTS)
-    for name, n_fft in (("wsj0", 256), ("wham", 256), ("librimix", 256), ("echo2mix", 512)):
+    assert set(PRESETS) == set(OFFICIAL_COUNTS) | {"8k", "16k"}
+    for name, n_fft in (("wsj0", 256), ("wham", 256), ("librimix", 256), ("echo2mix", 512), ("8k", 256),
+                        ("16k", 512)):
         model = SPMamba.from_preset(name)
         assert (model.n_fft, model.stride) == (n_fft, n_fft // 4)
         mixer = model.blocks[0].intra_mamba.forward_blocks[0].mixer
@@ -373,7 +374,8 @@ def data_dir(tmp_path_factory):
 
 def test_tiny_training_run(data_dir, tmp_path):
     exp = tmp_path / "exp"
-    cmd = [sys.executable, "-m", "speechslytherin.bin.train", os.path.join(REPO, "egs/mini/sep1/conf/spmamba_tiny.yaml"),
+    config = os.path.join(REPO, "egs/mini/sep1/conf/spmamba_tiny.yaml")
+    cmd = [sys.executable, "-m", "speechslytherin.bin.train", config,
            "--data-dir", str(data_dir), "--exp-dir", str(exp), "--no-progress", "--device", "cpu"]
     out = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO, timeout=600)
     assert out.returncode == 0, out.stderr[-3000:]

@@ -128,7 +128,8 @@ def test_tiny_training_run(tmp_path):
         data.mkdir(exist_ok=True)
         (data / f"{name}.json").write_text(json.dumps(make_sep_manifest(str(data / f"wav_{name}"), n=n, seed=seed)))
     exp = tmp_path / "exp"
-    cmd = [sys.executable, "-m", "speechslytherin.bin.train", os.path.join(REPO, "egs/mini/sep1/conf/tfgridnet_tiny.yaml"),
+    config = os.path.join(REPO, "egs/mini/sep1/conf/tfgridnet_tiny.yaml")
+    cmd = [sys.executable, "-m", "speechslytherin.bin.train", config,
            "--data-dir", str(data), "--exp-dir", str(exp), "--no-progress", "--device", "cpu"]
     out = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO, timeout=600)
     assert out.returncode == 0, out.stderr[-3000:]

@@ -27,7 +27,8 @@ PRESETS = {
     "librimix": {"n_fft": 256, "stride": 64},
     "echo2mix": {"n_fft": 512, "stride": 128},
 }
-PRESET_SAMPLE_RATES = {"wsj0": 8000, "wham": 8000, "librimix": 8000, "echo2mix": 16000}
+PRESETS["8k"], PRESETS["16k"] = PRESETS["wsj0"], PRESETS["echo2mix"]  # by sample rate
+PRESET_SAMPLE_RATES = {"wsj0": 8000, "wham": 8000, "librimix": 8000, "echo2mix": 16000, "8k": 8000, "16k": 16000}
 
 
 def _bimamba(in_features, d_state, d_conv, expand, scan_impl):
@@ -51,7 +52,7 @@ class SPMamba(SelfDescribing, TFGridSeparator):
 
     @classmethod
     def from_preset(cls, name, **overrides):
-        """An official configuration: "wsj0", "wham", "librimix" (8 kHz) or "echo2mix" (16 kHz)."""
+        """An official configuration: "wsj0", "wham", "librimix" or "8k" (8 kHz); "echo2mix" or "16k"."""
         if name not in PRESETS:
             raise KeyError(f"Unknown SPMamba preset {name!r}; choose one of {sorted(PRESETS)}.")
         return cls(**{**PRESETS[name], **overrides})
