@@ -28,6 +28,15 @@ CONFIGS = {
     "CTC_conformer_large": ({**CTC, "encoder": "conformer"}, 28_786_111),
 }
 
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    """One intra-op thread: on a shared 2-core machine more threads only spin against each other."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 
 def official_keys(name):
     path = os.path.join(REFERENCE, f"keys_{name}.json")
