@@ -23,6 +23,7 @@ import sys
 
 IMPORTERS = {
     "mamba-tasnet": "speechslytherin.models.sep.mamba_tasnet_official",
+    "dpmamba": "speechslytherin.models.sep.dpmamba_official",
     "spmamba": "speechslytherin.models.sep.spmamba_official",
     "sepmamba": "speechslytherin.models.sep.sepmamba_official",
     "semamba": "speechslytherin.models.enh.semamba_official",
