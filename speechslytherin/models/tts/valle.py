@@ -6,7 +6,6 @@ Sizes come from a preset (``paper``: d 1024, 16 heads, 12 layers; ``small``; ``n
 uses a KV cache (lifeiteng re-runs the whole sequence per token; the output is the same).
 """
 
-
 from speechslytherin.models.base import SelfDescribing
 from speechslytherin.models.tts.codec_lm import CodecLM, resolve_preset
 
