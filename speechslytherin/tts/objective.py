@@ -29,6 +29,7 @@ F0_WIN = 640  # 40 ms
 F0_MIN, F0_MAX = 60.0, 400.0
 VOICING_THRESHOLD = 0.6
 SILENCE_DB = 35.0
+NEAR_BEST = 0.9  # a shorter lag wins when its correlation is within 90 % of the best
 MEDIAN = 5  # frames of the median filter on the F0 track
 _MCD_SCALE = 10.0 / np.log(10.0) * np.sqrt(2.0)
 
@@ -108,8 +109,19 @@ def pitch(wav):
     lags = np.arange(F0_WIN)
     lo, hi = int(SAMPLE_RATE / F0_MAX), int(SAMPLE_RATE / F0_MIN)
     norm = acf[:, lo:hi + 1] / (np.maximum(energy, 1e-12)[:, None] * (F0_WIN - lags[lo:hi + 1]) / F0_WIN)
-    best = norm.argmax(1)
-    peak = norm[np.arange(len(best)), best]
+    # the shortest lag whose correlation is near the best one: a periodic signal correlates as well
+    # at 2 and 3 periods, and taking the maximum would halve or third the pitch
+    peak = norm.max(1)
+    near = norm >= NEAR_BEST * peak[:, None]
+    best = near.argmax(1)
+    rows = np.arange(len(best))
+    for _ in range(hi - lo):  # climb to the local maximum of that peak
+        step = np.minimum(best + 1, hi - lo)
+        better = norm[rows, step] > norm[rows, best]
+        if not better.any():
+            break
+        best = np.where(better, step, best)
+    peak = norm[rows, best]
     loud = 10 * np.log10(np.maximum(energy, 1e-12))
     voiced = (peak > VOICING_THRESHOLD) & (loud > loud.max() - SILENCE_DB)
     f0 = np.where(voiced, SAMPLE_RATE / (best + lo), 0.0)
