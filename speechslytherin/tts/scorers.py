@@ -119,7 +119,7 @@ class PocketsphinxASR:
         fd, self.grammar_path = tempfile.mkstemp(suffix=".fsg")
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             f.write(grammar)
-        # one forward pass with pruning: ~100x faster than the defaults on these grammars
+        # one forward pass (no flat-lexicon rescoring) and wide beams: fewer empty hypotheses
         self.decoder = Decoder(hmm=os.path.join(model, "en-us"), dict=dictionary, fsg=self.grammar_path,
                                loglevel="FATAL", **DECODER_OPTIONS)
 
