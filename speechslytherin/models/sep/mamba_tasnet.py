@@ -22,6 +22,7 @@ from speechbrain.nnet.CNN import Conv1d
 from torch import nn
 
 from speechslytherin.models.base import SelfDescribing
+from speechslytherin.models.sep.separator import Separator, fit_to_length
 from speechslytherin.nnet.mamba import MambaStack
 
 # hparams/WSJ0Mix/mambatasnet_{XS,S,M,L}.yaml of the official repo; "mini" is ours, for CPU tests
@@ -80,7 +81,7 @@ class MambaMaskNet(nn.Module):
         return torch.softmax(score, dim=0)
 
 
-class MambaTasNet(SelfDescribing, nn.Module):
+class MambaTasNet(Separator, SelfDescribing, nn.Module):
     """Mamba-TasNet separator: mix [B, T] (or [T]) -> estimates [B, T, n_src] (or [T, n_src]).
 
     Arguments mirror the official hparams: ``N`` = N_encoder_out (also the Mamba width unless
@@ -163,33 +164,5 @@ class MambaTasNet(SelfDescribing, nn.Module):
         est = self.decoder(sep_w).reshape(self.n_src, mix.shape[0], -1)  # [n_src, B, T']
         est = est.permute(1, 2, 0)  # [B, T', n_src]
         # As the official recipe: zero-pad the last samples the transposed conv leaves out, or trim.
-        if est.shape[1] < n_samples:
-            est = F.pad(est, (0, 0, 0, n_samples - est.shape[1]))
-        return est[:, :n_samples]
+        return fit_to_length(est, n_samples)
 
-    @torch.no_grad()
-    def separate(self, mix, segment_samples=None, overlap_samples=None):
-        """Inference helper: mix [T] or [B, T] (tensor or array) -> estimates [n_src, T] / [B, n_src, T].
-
-        Runs in eval mode on the model's device without gradients. ``segment_samples`` splits a
-        long input into overlapping windows (see models/sep/segmented.py) to bound memory.
-        """
-        from speechslytherin.models.sep.segmented import separate_in_segments
-
-        was_training = self.training
-        self.eval()
-        try:
-            param = next(self.parameters())
-            mix = torch.as_tensor(mix, dtype=param.dtype, device=param.device)
-            squeeze = mix.dim() == 1
-            mix = mix.reshape(1, -1) if squeeze else mix
-            if segment_samples:
-                est = torch.stack([
-                    separate_in_segments(self, m, segment_samples, overlap_samples) for m in mix
-                ])
-            else:
-                est = self(mix)
-            est = est.transpose(1, 2)  # [B, n_src, T]
-            return est[0] if squeeze else est
-        finally:
-            self.train(was_training)

@@ -13,12 +13,12 @@ A subclass builds ``self.encoder``, ``self.masknet``, ``self.decoder`` and sets 
 forward(), separate() and from_preset().
 """
 
-import torch
 import torch.nn.functional as F
 from speechbrain.lobes.models.dual_path import Decoder, Encoder
 from torch import nn
 
 from speechslytherin.models.base import SelfDescribing
+from speechslytherin.models.sep.separator import Separator, fit_to_length
 
 
 def tasnet_encoder_decoder(N, kernel_size, stride):
@@ -33,7 +33,7 @@ def tasnet_encoder_decoder(N, kernel_size, stride):
     return encoder, decoder
 
 
-class MaskingSeparator(SelfDescribing, nn.Module):
+class MaskingSeparator(Separator, SelfDescribing, nn.Module):
     """Base of the masking separators: mix [B, T] (or [T]) -> estimates [B, T, n_src] (or [T, n_src])."""
 
     PRESETS = {}
@@ -65,31 +65,5 @@ class MaskingSeparator(SelfDescribing, nn.Module):
         masks = self.masknet(mix_w)  # [n_src, B, N, L]
         sep_w = (mix_w.unsqueeze(0) * masks).flatten(0, 1)  # [n_src * B, N, L]
         est = self.decoder(sep_w).reshape(self.n_src, mix.shape[0], -1).permute(1, 2, 0)
-        if est.shape[1] < n_samples:  # the transposed conv leaves out the last partial frame
-            est = F.pad(est, (0, 0, 0, n_samples - est.shape[1]))
-        return est[:, :n_samples]
+        return fit_to_length(est, n_samples)  # the transposed conv leaves out the last partial frame
 
-    @torch.no_grad()
-    def separate(self, mix, segment_samples=None, overlap_samples=None):
-        """Inference helper: mix [T] or [B, T] (tensor or array) -> estimates [n_src, T] / [B, n_src, T].
-
-        Eval mode, the model's device, no gradients; ``segment_samples`` runs long inputs in
-        overlapping windows (models/sep/segmented.py) to bound memory.
-        """
-        from speechslytherin.models.sep.segmented import separate_in_segments
-
-        was_training = self.training
-        self.eval()
-        try:
-            param = next(self.parameters())
-            mix = torch.as_tensor(mix, dtype=param.dtype, device=param.device)
-            squeeze = mix.dim() == 1
-            mix = mix.reshape(1, -1) if squeeze else mix
-            if segment_samples:
-                est = torch.stack([separate_in_segments(self, m, segment_samples, overlap_samples) for m in mix])
-            else:
-                est = self(mix)
-            est = est.transpose(1, 2)
-            return est[0] if squeeze else est
-        finally:
-            self.train(was_training)

@@ -27,6 +27,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from speechslytherin.models.base import SelfDescribing
+from speechslytherin.models.sep.separator import Separator, fit_to_length
 from speechslytherin.nnet.mamba import BiMambaSum
 
 # src/conf/model/SepMamba.yaml, SepMambaCausal.yaml and the README's M sizes; "mini" and
@@ -95,7 +96,7 @@ class UpSample(nn.Module):
         return self.mamba_layer(x.transpose(1, 2)).transpose(1, 2)
 
 
-class SepMamba(SelfDescribing, nn.Module):
+class SepMamba(Separator, SelfDescribing, nn.Module):
     """SepMamba separator: mix [B, T] (or [T]) -> estimates [B, T, n_src] (or [T, n_src]).
 
     ``dim``, ``kernel_sizes``, ``strides``, ``num_blocks``, ``act_fn`` are the official
@@ -165,34 +166,8 @@ class SepMamba(SelfDescribing, nn.Module):
         est = self.forward_waveform(mix.unsqueeze(1)).transpose(1, 2)  # [B, T', n_src]
         # The official training trims the targets to T'; for whole inputs we zero-pad the last
         # (T - k) mod s samples the convolutions leave out, or trim a padded short input.
-        if est.shape[1] < n_samples:
-            est = F.pad(est, (0, 0, 0, n_samples - est.shape[1]))
-        return est[:, :n_samples]
+        return fit_to_length(est, n_samples)
 
-    @torch.no_grad()
-    def separate(self, mix, segment_samples=None, overlap_samples=None):
-        """Inference helper: mix [T] or [B, T] (tensor or array) -> estimates [n_src, T] / [B, n_src, T].
-
-        Runs in eval mode on the model's device without gradients. ``segment_samples`` splits a
-        long input into overlapping windows (see models/sep/segmented.py) to bound memory.
-        """
-        from speechslytherin.models.sep.segmented import separate_in_segments
-
-        was_training = self.training
-        self.eval()
-        try:
-            param = next(self.parameters())
-            mix = torch.as_tensor(mix, dtype=param.dtype, device=param.device)
-            squeeze = mix.dim() == 1
-            mix = mix.reshape(1, -1) if squeeze else mix
-            if segment_samples:
-                est = torch.stack([separate_in_segments(self, m, segment_samples, overlap_samples) for m in mix])
-            else:
-                est = self(mix)
-            est = est.transpose(1, 2)  # [B, n_src, T]
-            return est[0] if squeeze else est
-        finally:
-            self.train(was_training)
 
     def streamer(self, batch=1):
         """A chunk-by-chunk separator of a stream (causal models only); see sepmamba_stream.py."""
