@@ -35,5 +35,6 @@ setup(
     ],
     extras_require={
         "dev": ["pytest>=7", "psutil>=5.9"],
+        "bench": ["thop"],  # bench/enh_efficiency.py --thop: the MAC counter the SEMamba authors report with
     },
 )
