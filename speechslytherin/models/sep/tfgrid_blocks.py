@@ -24,6 +24,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from speechslytherin.models.sep.separator import Separator
+
 KERNEL = (3, 3)  # the encoder conv / decoder deconv kernel over (time, frequency)
 PADDING = (1, 1)
 
@@ -163,10 +165,11 @@ class GridNetBlock(nn.Module):
         return self.attn_concat_proj(out)
 
 
-class TFGridSeparator(nn.Module):
+class TFGridSeparator(Separator, nn.Module):
     """TF-domain separator: mix [B, T] (or [T]) -> estimates [B, T, n_src] (or [T, n_src]).
 
-    Subclasses pass ``make_seq`` / ``seq_name`` to choose the sequence model of the grid blocks.
+    Subclasses pass ``make_seq`` / ``seq_name`` to choose the sequence model of the grid blocks;
+    ``separate()`` comes from the shared Separator mixin.
     The input is divided by its standard deviation (over time; unbiased, as ``torch.std``) and
     the outputs multiplied back, as the official code does; a silent input (std 0) is left
     unscaled instead of turning into NaN.
@@ -236,28 +239,3 @@ class TFGridSeparator(nn.Module):
         y = self.deconv(y).reshape(B * self.n_src, 2, n_frames, n_freqs)
         est = self.istft(y, x.shape[1])[:, :n_samples].reshape(B, self.n_src, n_samples)
         return (est * std.unsqueeze(1)).transpose(1, 2).to(mix.dtype)
-
-    @torch.no_grad()
-    def separate(self, mix, segment_samples=None, overlap_samples=None):
-        """Inference helper: mix [T] or [B, T] (tensor or array) -> estimates [n_src, T] / [B, n_src, T].
-
-        Runs in eval mode on the model's device without gradients. ``segment_samples`` splits a
-        long input into overlapping windows (see models/sep/segmented.py) to bound memory.
-        """
-        from speechslytherin.models.sep.segmented import separate_in_segments
-
-        was_training = self.training
-        self.eval()
-        try:
-            param = next(self.parameters())
-            mix = torch.as_tensor(mix, dtype=param.dtype, device=param.device)
-            squeeze = mix.dim() == 1
-            mix = mix.reshape(1, -1) if squeeze else mix
-            if segment_samples:
-                est = torch.stack([separate_in_segments(self, m, segment_samples, overlap_samples) for m in mix])
-            else:
-                est = self(mix)
-            est = est.transpose(1, 2)  # [B, n_src, T]
-            return est[0] if squeeze else est
-        finally:
-            self.train(was_training)
