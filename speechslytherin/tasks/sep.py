@@ -10,8 +10,10 @@ import os
 import speechbrain as sb
 import torch
 
+from speechslytherin.losses.sep import PitSiSnrLoss
 from speechslytherin.tasks.base import TaskBrain, to_device
 
+VALID_METRIC = PitSiSnrLoss()
 TRAIN_MANIFEST = "tr.json"
 VALID_MANIFEST = "cv.json"
 POOL_MANIFEST = "dm_pool.json"
@@ -41,7 +43,9 @@ class SeparationBrain(TaskBrain):
         if stage == sb.Stage.TRAIN:
             return self.hparams.loss(estimates, targets)
         with torch.no_grad():
-            si_snr, si_snr_in = unpadded_si_snr(self.hparams.loss, estimates, targets, mix, batch.get("lengths"))
+            # Validation always scores PIT SI-SNR (whatever the training loss, e.g. SPMamba's SNR):
+            # checkpoints, schedules and the logged si_snr mean the same thing for every model.
+            si_snr, si_snr_in = unpadded_si_snr(VALID_METRIC, estimates, targets, mix, batch.get("lengths"))
         self.accumulate(si_snr=si_snr.mean(), si_snri=(si_snr - si_snr_in).mean())
         return -si_snr.mean()
 
