@@ -39,6 +39,7 @@ TRAINER_DEFAULTS = {
     "max_steps": None,  # stop after this many optimizer steps (smoke tests)
     "n_plot_examples": 2,  # spectrogram plots of separated validation items
     "threads": None,  # torch intra-op threads on CPU; None = torch's default
+    "early_stop_patience": None,  # stop after this many epochs without a lower valid loss (SPMamba: 20)
 }
 
 
@@ -183,13 +184,18 @@ def load_config(path, overrides=None):
         plain = _plain_yaml(text)
     except yaml.YAMLError as err:
         raise ConfigError(f"{path}: not valid YAML: {err}") from None
-    _check_override_keys(plain, overrides, path)
     for section in REQUIRED_SECTIONS:
         if section not in plain:
             raise ConfigError(f"{path}: missing top-level section '{section}'")
     if plain["task"] not in KNOWN_TASKS:
         raise ConfigError(f"{path}: task '{plain['task']}' is not one of {', '.join(KNOWN_TASKS)}")
     data_defaults, trainer_defaults = task_defaults(plain["task"])
+    # An override may set any key the YAML has, and any data/trainer key the trainer knows.
+    checkable = dict(plain)
+    for name, defaults in (("data", data_defaults), ("trainer", trainer_defaults)):
+        given = plain.get(name) if isinstance(plain.get(name), dict) else {}
+        checkable[name] = {**defaults, **given}
+    _check_override_keys(checkable, overrides, path)
     for name, defaults in (("data", data_defaults), ("trainer", trainer_defaults)):
         _section(plain, name, defaults, path)  # checked before instantiation: fail fast
     base_dir = os.path.dirname(os.path.abspath(path))

@@ -103,6 +103,13 @@ def test_two_cpu_processes_with_gloo(data_dir, tmp_path):
     assert (exp / "model.pt").exists()
 
 
+def test_early_stopping_ends_training_when_valid_loss_stops_improving(data_dir, tmp_path):
+    # lr 0: the valid loss never improves after epoch 1, so patience 1 stops after epoch 2 of 4
+    run(train_cmd(data_dir, tmp_path / "es", "--trainer.epochs=4", "--trainer.early_stop_patience=1",
+                  "--optimizer.lr=0.0"))
+    assert epochs_logged(tmp_path / "es") == [1, 2]
+
+
 def test_plot_verb_redraws_curves(data_dir, tmp_path):
     from speechslytherin.bin import plot
 

@@ -159,7 +159,12 @@ def train(args):
 
     model = cfg["model"]
     extra = task.extra_modules(cfg) if hasattr(task, "extra_modules") else {}
-    counter = sb.utils.epoch_loop.EpochCounter(limit=int(trainer["epochs"]))
+    if trainer["early_stop_patience"]:
+        counter = sb.utils.epoch_loop.EpochCounterWithStopper(
+            limit=int(trainer["epochs"]), limit_to_stop=int(trainer["early_stop_patience"]),
+            limit_warmup=0, direction="min")
+    else:
+        counter = sb.utils.epoch_loop.EpochCounter(limit=int(trainer["epochs"]))
     checkpointer = AtomicCheckpointer(
         os.path.join(args.exp_dir, "save"),
         recoverables={"model": model, **extra, "counter": counter, "rng": RNGState()},
@@ -170,6 +175,7 @@ def train(args):
     hparams["scheduler_factory"] = scheduler_factory(cfg, total_steps)
     hparams["lr_scheduler"] = None
     hparams["train_dataset"] = train_set
+    hparams["epoch_counter"] = counter
     brain = task.Brain(
         modules={"model": model, **extra},
         opt_class=cfg["optimizer"],

@@ -75,6 +75,9 @@ class TaskBrain(sb.Brain):
                 with open(log_path, "a", encoding="utf-8") as f:
                     f.write(json.dumps(record) + "\n")
                 logger.info("epoch %s: %s", epoch, json.dumps(record))
+            counter = getattr(self.hparams, "epoch_counter", None)
+            if hasattr(counter, "update_metric"):  # early stopping on the valid loss
+                counter.update_metric(stats["loss"])
             self.checkpointer.save_and_keep_only(
                 meta={"loss": stats["loss"], "epoch": epoch},
                 min_keys=["loss"],
