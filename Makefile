@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 TORCH_PAIR ?= torch==2.11.0 torchaudio==2.11.0
 CUDA_KERNELS ?= causal-conv1d>=1.4.0 mamba-ssm>=2.2.2
 
-.PHONY: install system-packages python-packages install-cuda demo test test-slow test-gpu bench clean-demo
+.PHONY: install system-packages python-packages install-cuda install-tts-scorers demo test test-slow test-gpu bench clean-demo
 
 install: system-packages python-packages
 
@@ -29,6 +29,12 @@ python-packages: $(PY)
 # Optional CUDA kernels (GPU machines only; source builds that need the installed torch, hence no build isolation).
 install-cuda: $(PY)
 	$(PY) -m pip install --no-build-isolation $(CUDA_KERNELS)
+
+# Optional speaker-similarity scorer for TTS (Resemblyzer ships its encoder in its wheel; its
+# webrtcvad requirement needs a compiler, so the binary webrtcvad-wheels stands in for it).
+install-tts-scorers: $(PY)
+	$(PY) -m pip install librosa webrtcvad-wheels
+	$(PY) -m pip install --no-deps resemblyzer
 
 demo:
 	cd egs/mini/sep1 && PATH="$(abspath $(VENV))/bin:$$PATH" ./run.sh --stage 0 --stop-stage 5

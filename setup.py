@@ -31,6 +31,10 @@ setup(
         "pyyaml>=6",
         "sentencepiece>=0.2",  # ASR tokenizers
         "jiwer>=3.0",  # WER / CER
+        "phonemizer>=3.2",  # TTS text front end (espeak backend)
+        "espeakng-loader>=0.2.4",  # the one pinned espeak-ng build (1.52) the TTS symbol tables come from
+        "encodec>=0.1.1",  # the real TTS recipes' codec (weights: torch hub cache or a given folder)
+        "pocketsphinx>=5",  # offline fallback WER scorer for synthesized speech (model in the wheel)
         "ninja>=1.11",  # builds the fused C++ CPU scan on first use (falls back to PyTorch without it)
     ],
     extras_require={
