@@ -224,6 +224,9 @@ def finish(cfg, args, checkpointer, model, valid_set, task, device):
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else argv
     args = parse_args(argv)
+    # A per-step bar redrawn with the loss floods a log file (tqdm ignores its redraw interval when
+    # the postfix changes); logs get the per-epoch summary lines instead.
+    args.no_progress = args.no_progress or not sys.stderr.isatty()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     if (args.ngpu > 1 or args.nproc > 1) and os.environ.get("LOCAL_RANK") is None:
         relaunch_with_torchrun(args, argv)
