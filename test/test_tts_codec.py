@@ -42,6 +42,14 @@ def test_shapes_and_range(fitted):
     assert codec.decode(codes[:, :1]).shape == out.shape
 
 
+def test_decodes_a_two_frame_output(fitted):
+    # an AR model may emit EOS after a frame or two; the codec must still give audio (one hop long)
+    codec, _ = fitted
+    wav = codec.decode(torch.zeros(1, codec.n_q, 2, dtype=torch.long))
+    assert wav.shape == (1, 320) and torch.isfinite(wav).all()
+    assert codec.decode(torch.zeros(1, codec.n_q, 1, dtype=torch.long)).shape == (1, 0)
+
+
 def test_residual_shrinks_per_level(fitted):
     rms = fitted[0].fit_report["residual_rms"]
     assert len(rms) == 4 and all(a > b for a, b in zip(rms, rms[1:]))

@@ -174,6 +174,8 @@ class MelRVQCodec:
         mel = torch.exp(self.codes_to_log_mel(codes))
         magnitude = torch.clamp(mel @ self.inverse_fbank, min=0.0).transpose(1, 2)  # [B, F, T']
         length = (magnitude.shape[-1] - 1) * self.hop_length
+        if length == 0:  # a single frame spans no hop: empty audio (scored as a failed output)
+            return magnitude.new_zeros(magnitude.shape[0], 0)
         return griffin_lim(magnitude, self.n_fft, self.hop_length, self.window, self.griffin_lim_iters, length)
 
     # -- files
@@ -238,7 +240,9 @@ def griffin_lim(magnitude, n_fft, hop_length, window, iterations, length, moment
     wav = None
     for _ in range(max(1, int(iterations))):
         wav = torch.istft(magnitude * angles, n_fft, hop_length, window=window, length=length)
-        rebuilt = torch.stft(wav, n_fft, hop_length, window=window, return_complex=True)
+        # A model may stop after one or two frames: reflect padding needs more than n_fft / 2 samples.
+        pad_mode = "reflect" if wav.shape[-1] > n_fft // 2 else "constant"
+        rebuilt = torch.stft(wav, n_fft, hop_length, window=window, return_complex=True, pad_mode=pad_mode)
         accelerated = rebuilt - (momentum / (1 + momentum)) * previous
         previous = rebuilt
         angles = accelerated / accelerated.abs().clamp(min=1e-16)
