@@ -20,7 +20,10 @@ run_stage() {
   mkdir -p "$dir"
   current_stage="$n"; current_dir="$dir"
   # The command that resumes from this stage if it fails or is killed.
-  printf 'cd %q && ./run.sh%s --stage %s\n' "$(pwd)" "${__run_args}" "$n" > "${dir}/resume.sh"
+  # Written aside and renamed: `bash resume.sh` is reading the old file while the resumed run
+  # writes the new one, and bash reads a script as it goes.
+  printf 'cd %q && ./run.sh%s --stage %s\n' "$(pwd)" "${__run_args}" "$n" > "${dir}/.resume.sh.tmp"
+  mv -f "${dir}/.resume.sh.tmp" "${dir}/resume.sh"
   return 0
 }
 
