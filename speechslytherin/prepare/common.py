@@ -105,3 +105,12 @@ def check_count(what, found, expected):
     """Warn (never fail) when a set does not have its standard size: small or partial copies work."""
     if expected is not None and found != expected:
         warn(f"{what}: {found} files, the standard corpus has {expected}. Continuing with what is there.")
+
+
+def write_manifest(out_dir, name, entries):
+    """Save OUT/<name>.json; returns (its path, hours of audio it lists) for the log line."""
+    from speechslytherin.data.manifest import save_manifest
+
+    path = os.path.join(out_dir, f"{name}.json")
+    save_manifest(path, entries)
+    return path, sum(e["duration"] for e in entries.values()) / 3600

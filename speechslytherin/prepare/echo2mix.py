@@ -17,8 +17,8 @@ The id of a mixture is its folder path below the split joined with '-' (plus the
 import json
 import os
 
-from speechslytherin.data.manifest import save_manifest
-from speechslytherin.prepare.common import PrepareError, ensure_outside, header, list_dirs, log, report, require_dir
+from speechslytherin.prepare.common import (PrepareError, ensure_outside, header, list_dirs, log, report, require_dir,
+                                            write_manifest)
 
 SPLITS = {"tr": "train", "cv": "val", "tt": "test"}
 TARGETS = ("spk1_reverb", "spk2_reverb")
@@ -143,9 +143,7 @@ def prepare_echo2mix(root, out_dir, sample_rate=16000, verify_only=False, pool_o
     os.makedirs(out_dir, exist_ok=True)
     written = {}
     for name, entries in manifests.items():
-        written[name] = os.path.join(out_dir, f"{name}.json")
-        save_manifest(written[name], entries)
-        hours = sum(e["duration"] for e in entries.values()) / 3600
+        written[name], hours = write_manifest(out_dir, name, entries)
         log(f"{written[name]}: {len(entries)} mixtures, {hours:.2f} h (from {splits[name]}/)")
     return written
 

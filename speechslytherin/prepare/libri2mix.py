@@ -15,7 +15,7 @@ tt = test. mix_both entries carry the noise file as `noise`; the targets are alw
 import csv
 import os
 
-from speechslytherin.data.manifest import save_manifest
+from speechslytherin.prepare.common import write_manifest
 from speechslytherin.prepare.common import (PrepareError, check_count, ensure_outside, list_dirs, log, report,
                                             require_dir, warn)
 from speechslytherin.prepare.mixtree import scan_folders
@@ -126,9 +126,7 @@ def prepare_libri2mix(root, out_dir, sample_rate=8000, mode="min", mix_type="mix
     os.makedirs(out_dir, exist_ok=True)
     written = {}
     for name, entries in manifests.items():
-        written[name] = os.path.join(out_dir, f"{name}.json")
-        save_manifest(written[name], entries)
-        hours = sum(e["duration"] for e in entries.values()) / 3600
+        written[name], hours = write_manifest(out_dir, name, entries)
         log(f"{written[name]}: {len(entries)} mixtures, {hours:.2f} h ({mix_type})")
     return written
 

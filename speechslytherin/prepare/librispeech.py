@@ -20,7 +20,7 @@ import concurrent.futures
 import json
 import os
 
-from speechslytherin.data.manifest import save_manifest
+from speechslytherin.prepare.common import write_manifest
 from speechslytherin.prepare.common import (PrepareError, check_count, ensure_outside, header, list_dirs,
                                             list_files, log, report, require_dir, warn)
 from speechslytherin.utils.atomic import write_json_atomic
@@ -274,9 +274,7 @@ def prepare_librispeech(root, out_dir, train_sets="960", valid_sets=DEFAULT_VALI
         merged = {}
         for s in parts:
             merged.update(entries[s])
-        written[name] = os.path.join(out_dir, f"{name}.json")
-        save_manifest(written[name], merged)
-        hours = sum(e["duration"] for e in merged.values()) / 3600
+        written[name], hours = write_manifest(out_dir, name, merged)
         n_spk = len({e["speaker"] for e in merged.values()})
         log(f"{written[name]}: {len(merged)} utterances, {n_spk} speakers, {hours:.2f} h ({' + '.join(parts)})")
     return written

@@ -20,7 +20,7 @@ Durations come from the headers and are cached under OUT/.cache/ (resumable).
 
 import os
 
-from speechslytherin.data.manifest import save_manifest
+from speechslytherin.prepare.common import write_manifest
 from speechslytherin.prepare.common import (PrepareError, check_count, ensure_outside, header, list_dirs,
                                             list_files, log, report, require_dir, warn)
 from speechslytherin.prepare.librispeech import DurationCache, _progress
@@ -212,9 +212,7 @@ def prepare_libritts(root, out_dir, train_sets="960", valid_sets=DEFAULT_VALID, 
         if not merged:
             raise PrepareError(f"LibriTTS at {base}: no utterance of {' + '.join(parts)} lies within "
                                f"{min_duration}-{max_duration} s; widen --min-duration/--max-duration.")
-        written[name] = os.path.join(out_dir, f"{name}.json")
-        save_manifest(written[name], merged)
-        hours = sum(e["duration"] for e in merged.values()) / 3600
+        written[name], hours = write_manifest(out_dir, name, merged)
         n_drop = sum(dropped[s] for s in parts)
         log(f"{written[name]}: {len(merged)} utterances, {len({e['speaker'] for e in merged.values()})} speakers, "
             f"{hours:.2f} h ({' + '.join(parts)}; {n_drop} outside {min_duration}-{max_duration} s left out)")
