@@ -45,18 +45,12 @@ def build_parser():
     return p
 
 
-def recipe_dir_of(out_dir):
-    """<recipe>/exp/<exp>/score_x -> <recipe>, else None."""
-    exp_dir = os.path.dirname(os.path.abspath(out_dir))
-    if os.path.basename(os.path.dirname(exp_dir)) == "exp":
-        return os.path.dirname(os.path.dirname(exp_dir))
-    return None
-
 
 def main(argv=None):
     args = build_parser().parse_args(argv)
     from speechslytherin.data.manifest import ManifestError
-    from speechslytherin.scoring import score_separation, update_results_md
+    from speechslytherin.scoring import score_separation
+    from speechslytherin.scoring.results_md import update_results_after_scoring
 
     replacements = {"data_root": args.data_root} if args.data_root else None
     try:
@@ -82,13 +76,7 @@ def main(argv=None):
                       "n_scored": summary["n_scored"], "n_utts": summary["n_utts"]}, indent=2))
     for item in summary["failed_utts"][:10]:
         print(f"  {item['id']}: {item['status']}", file=sys.stderr)
-    recipe, results_path = args.results_md or recipe_dir_of(args.out), None
-    if recipe and recipe.endswith(".md"):
-        recipe, results_path = os.path.dirname(recipe) or ".", recipe
-    if recipe:
-        path = update_results_md(recipe, out_path=results_path)
-        if path:
-            print(f"updated {path}")
+    update_results_after_scoring(args.out, args.results_md)
     return 0 if summary["n_scored"] else 1
 
 

@@ -12,7 +12,6 @@ is regenerated.
 """
 
 import argparse
-import os
 import sys
 
 
@@ -35,9 +34,8 @@ def build_parser():
 
 def main(argv=None):
     args = build_parser().parse_args(argv)
-    from speechslytherin.bin.wer import recipe_dir_of
     from speechslytherin.data.manifest import ManifestError
-    from speechslytherin.scoring.results_md import update_results_md
+    from speechslytherin.scoring.results_md import update_results_after_scoring
     from speechslytherin.scoring.tts import TTSScoringError, score_tts
     from speechslytherin.tts.scorers import ScorerUnavailable
 
@@ -55,13 +53,7 @@ def main(argv=None):
     shown = ", ".join(f"{title} {m[key]:.3g}" for key, title in s["columns"] if m.get(key) is not None)
     print(f"{s['test_set']} ({s['exp_name']}): {shown or 'no metric measured'}; {s['n_scored']}/{s['n_utts']} "
           f"utterances synthesized -> {args.out}")
-    recipe, results_path = args.results_md or recipe_dir_of(args.out), None
-    if recipe and recipe.endswith(".md"):
-        recipe, results_path = os.path.dirname(recipe) or ".", recipe
-    if recipe:
-        path = update_results_md(recipe, out_path=results_path)
-        if path:
-            print(f"updated {path}")
+    update_results_after_scoring(args.out, args.results_md)
     return 0
 
 

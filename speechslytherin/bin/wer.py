@@ -10,7 +10,6 @@ is regenerated.
 """
 
 import argparse
-import os
 import sys
 
 
@@ -27,19 +26,12 @@ def build_parser():
     return p
 
 
-def recipe_dir_of(out_dir):
-    """<recipe>/exp/<exp>/score_x -> <recipe>, else None."""
-    exp_dir = os.path.dirname(os.path.abspath(out_dir))
-    if os.path.basename(os.path.dirname(exp_dir)) == "exp":
-        return os.path.dirname(os.path.dirname(exp_dir))
-    return None
-
 
 def main(argv=None):
     args = build_parser().parse_args(argv)
     from speechslytherin.data.manifest import ManifestError
     from speechslytherin.scoring.asr import HypothesisError, score_asr
-    from speechslytherin.scoring.results_md import update_results_md
+    from speechslytherin.scoring.results_md import update_results_after_scoring
 
     try:
         summary = score_asr(args.ref, args.hyp, args.out, exp_name=args.exp_name, test_set=args.test_set,
@@ -51,13 +43,7 @@ def main(argv=None):
     print(f"{summary['test_set']} ({summary['exp_name']}): WER {m['wer']}% ({c['word_errors']}/{c['words']}: "
           f"S {c['substitutions']} D {c['deletions']} I {c['insertions']}), CER {m['cer']}%, "
           f"{summary['n_scored']}/{summary['n_utts']} utterances with a hypothesis -> {args.out}")
-    recipe, results_path = args.results_md or recipe_dir_of(args.out), None
-    if recipe and recipe.endswith(".md"):
-        recipe, results_path = os.path.dirname(recipe) or ".", recipe
-    if recipe:
-        path = update_results_md(recipe, out_path=results_path)
-        if path:
-            print(f"updated {path}")
+    update_results_after_scoring(args.out, args.results_md)
     return 0
 
 

@@ -122,3 +122,23 @@ def update_results_md(recipe_dir, out_path=None, title=None):
         lines += _table(test_set, by_set[test_set])
     write_text_atomic(out_path, "\n".join(lines))
     return out_path
+
+
+def recipe_dir_of(out_dir):
+    """<recipe>/exp/<exp>/score_x -> <recipe>, else None."""
+    exp_dir = os.path.dirname(os.path.abspath(out_dir))
+    if os.path.basename(os.path.dirname(exp_dir)) == "exp":
+        return os.path.dirname(os.path.dirname(exp_dir))
+    return None
+
+
+def update_results_after_scoring(score_dir, results_md=None):
+    """What every scoring CLI does last: regenerate `results_md` (a RESULTS.md path or its recipe
+    folder) or, by default, the RESULTS.md of the recipe that `score_dir` lies in; prints it."""
+    recipe, results_path = results_md or recipe_dir_of(score_dir), None
+    if recipe and recipe.endswith(".md"):
+        recipe, results_path = os.path.dirname(recipe) or ".", recipe
+    if recipe:
+        path = update_results_md(recipe, out_path=results_path)
+        if path:
+            print(f"updated {path}")
