@@ -40,6 +40,7 @@ TRAINER_DEFAULTS = {
     "n_plot_examples": 2,  # spectrogram plots of separated validation items
     "threads": None,  # torch intra-op threads on CPU; None = torch's default
     "early_stop_patience": None,  # stop after this many epochs without a lower valid loss (SPMamba: 20)
+    "log_interval_seconds": 60.0,  # without a progress bar (a log file): one progress line this often; 0 = none
 }
 
 

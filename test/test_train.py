@@ -62,6 +62,14 @@ def test_train_writes_model_log_plots_and_is_deterministic(data_dir, tmp_path):
         assert torch.equal(state_a[key], state_b[key]), key
 
 
+def test_a_log_without_a_bar_gets_periodic_progress_lines(data_dir, tmp_path):
+    out = run(train_cmd(data_dir, tmp_path / "exp", "--trainer.log_interval_seconds=1e-6", "--trainer.epochs=1"))
+    lines = [line for line in out.stderr.splitlines() if "epoch 1 batch" in line]
+    assert lines and "batch 1/3: train loss" in lines[0] and "s/batch, epoch ends in" in lines[0]
+    quiet = run(train_cmd(data_dir, tmp_path / "quiet", "--trainer.log_interval_seconds=0", "--trainer.epochs=1"))
+    assert "epoch 1 batch" not in quiet.stderr
+
+
 def test_rerun_resumes_and_refuses_a_changed_config(data_dir, tmp_path):
     exp = tmp_path / "exp"
     run(train_cmd(data_dir, exp))

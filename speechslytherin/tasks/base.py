@@ -46,10 +46,37 @@ class TaskBrain(sb.Brain):
         n = max(self.stage_count, 1)
         return {key: value / n for key, value in self.stage_stats.items()}
 
+    def make_dataloader(self, dataset, stage, *args, **kwargs):
+        loader = super().make_dataloader(dataset, stage, *args, **kwargs)
+        if stage == sb.Stage.TRAIN:
+            try:
+                self.train_batches = len(loader)
+            except TypeError:  # an iterable dataset has no length
+                self.train_batches = None
+        return loader
+
     def on_fit_batch_end(self, batch, outputs, loss, should_step):
         scheduler = getattr(self.hparams, "lr_scheduler", None)
         if should_step and scheduler is not None and getattr(scheduler, "step_per", "batch") == "batch":
             scheduler.step()
+        self.log_progress()
+
+    def log_progress(self):
+        """A recipe's log is a file, not a terminal, so there is no bar: say every
+        `trainer.log_interval_seconds` how far the epoch is, how fast it goes and when it ends."""
+        interval = float(self.hparams.trainer.get("log_interval_seconds") or 0)
+        if not self.noprogressbar or interval <= 0 or not if_main_process():
+            return
+        now = time.time()
+        if now - getattr(self, "last_progress_log", self.epoch_started) < interval:
+            return
+        self.last_progress_log = now
+        done, total = self.step, getattr(self, "train_batches", None)
+        per_batch = (now - self.epoch_started) / max(done, 1)
+        where = f"{done}/{total}" if total else str(done)
+        eta = f", epoch ends in {(total - done) * per_batch / 60:.1f} min" if total else ""
+        logger.info("epoch %s batch %s: train loss %.4f, %.2f s/batch%s", self.hparams.epoch_counter.current,
+                    where, float(self.avg_train_loss), per_batch, eta)
 
     def on_stage_end(self, stage, stage_loss, epoch=None):
         stats = {"loss": float(stage_loss), **self.stage_means()}
