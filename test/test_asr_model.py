@@ -150,6 +150,20 @@ def test_tokenizer_must_fit_the_model(tokenizer_bytes):
         tiny_model(30).set_tokenizer(buf.getvalue())
 
 
+def test_beam_search_on_the_shorter_items_of_a_padded_batch(tokenizer_bytes):
+    """Validation decodes only the first items of a batch; their padding is longer than they are."""
+    torch.manual_seed(0)
+    model = tiny_model(30, decoding={"beam_size": 2, "ctc_weight": 0.4, "max_decode_ratio": 0.2}).eval()
+    model.set_tokenizer(tokenizer_bytes)
+    batch = toy_batch(model.tokenizer, TEXTS[:3], seconds=(0.9, 0.95, 1.3))
+    with torch.no_grad():
+        _, _, enc_out = model(batch["wavs"], batch["wav_lens"], batch["tokens_bos"])
+        first_two = model.decode_ids(enc_out[:2], batch["wav_lens"][:2])
+        alone = model.decode_ids(enc_out[:1, :int(round(float(batch["wav_lens"][0]) * enc_out.shape[1]))],
+                                 torch.ones(1))
+    assert len(first_two) == 2 and first_two[0] == alone[0]
+
+
 def test_ctc_only_model_decodes_greedily():
     char_tok = train_sentencepiece(30, model_type="char")
     n_chars = load_proc(char_tok).get_piece_size()  # char models have as many pieces as characters

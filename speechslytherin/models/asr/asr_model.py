@@ -270,7 +270,13 @@ class ASRModel(SelfDescribing, nn.Module):
 
     @torch.no_grad()
     def decode_ids(self, enc_out, wav_lens, **overrides):
-        """Token-id hypotheses (lists) from encoder outputs: beam search, or CTC greedy."""
+        """Token-id hypotheses (lists) from encoder outputs: beam search, or CTC greedy.
+
+        A sub-batch (e.g. the first items of a padded batch) may be shorter than its padding;
+        SpeechBrain's CTC scorer needs the longest item to fill the tensor, so trim and rescale."""
+        frames = torch.round(wav_lens * enc_out.shape[1]).long().clamp(min=1)
+        longest = int(frames.max())
+        enc_out, wav_lens = enc_out[:, :longest], frames.to(wav_lens.dtype) / longest
         if not self.has_decoder:
             return ctc_greedy(torch.log_softmax(self.ctc_lin(enc_out), -1), wav_lens, self.blank_index)
         hyps, _, _, _ = self.make_searcher(**overrides)(enc_out, wav_lens)
