@@ -40,6 +40,16 @@ def ensure_outside(out_dir, root):
         )
 
 
+def check_root_and_out(root, out_dir, verify_only, root_hint, out_example="data/", what="corpus root"):
+    """The checks every preparation starts with: the corpus root exists, an output folder is given
+    (unless verify_only) and it lies outside the corpus."""
+    require_dir(root, what, root_hint)
+    if out_dir is None and not verify_only:
+        raise PrepareError(f"no output folder given: pass --out (e.g. --out {out_example}) or --verify-only.")
+    if out_dir is not None:
+        ensure_outside(out_dir, root)
+
+
 def list_files(folder, exts):
     """Sorted file names in `folder` whose lower-cased extension is in exts (no recursion)."""
     with os.scandir(folder) as it:

@@ -16,21 +16,19 @@ and a re-run reads no header again. Transcripts are kept as the corpus writes th
 apostrophes). The mini ASR set (`bin/simulate --kind mini-asr`) is written in this layout.
 """
 
-import concurrent.futures
-import json
 import os
 
-from speechslytherin.prepare.common import write_manifest
-from speechslytherin.prepare.common import (PrepareError, check_count, ensure_outside, header, list_dirs,
-                                            list_files, log, report, require_dir, warn)
-from speechslytherin.utils.atomic import write_json_atomic
+from speechslytherin.prepare import libri_layout
+from speechslytherin.prepare.common import (PrepareError, check_count, check_root_and_out, header, list_files, log,
+                                            report, warn, write_manifest)
+from speechslytherin.prepare.header_cache import DurationCache, read_cached
 
 SAMPLE_RATE = 16000
-TRAIN_SUBSETS = ("train-clean-100", "train-clean-360", "train-other-500")
-DEV_SUBSETS = ("dev-clean", "dev-other")
-TEST_SUBSETS = ("test-clean", "test-other")
-SUBSETS = TRAIN_SUBSETS + DEV_SUBSETS + TEST_SUBSETS
-TRAIN_SETS = {"100": TRAIN_SUBSETS[:1], "460": TRAIN_SUBSETS[:2], "960": TRAIN_SUBSETS}
+TRAIN_SUBSETS = libri_layout.TRAIN_PARTS
+DEV_SUBSETS = libri_layout.DEV_PARTS
+TEST_SUBSETS = libri_layout.TEST_PARTS
+SUBSETS = libri_layout.PARTS
+TRAIN_SETS = libri_layout.TRAIN_SETS
 DEFAULT_VALID = ("dev-clean",)
 DEFAULT_TEST = DEV_SUBSETS + TEST_SUBSETS
 # utterances per subset in the released corpus (a different count only warns: partial copies work)
@@ -38,7 +36,6 @@ EXPECTED_COUNTS = {
     "train-clean-100": 28539, "train-clean-360": 104014, "train-other-500": 148688,
     "dev-clean": 2703, "dev-other": 2864, "test-clean": 2620, "test-other": 2939,
 }
-CACHE_EVERY = 2000  # headers read between cache saves (resume point)
 
 
 def manifest_name(subset):
@@ -48,15 +45,7 @@ def manifest_name(subset):
 
 def corpus_base(root):
     """The folder holding the subsets: ROOT/LibriSpeech or ROOT itself."""
-    for base in (os.path.join(root, "LibriSpeech"), root):
-        if os.path.isdir(base) and any(os.path.isdir(os.path.join(base, s)) for s in SUBSETS):
-            return base
-    found = list_dirs(root) if os.path.isdir(root) else []
-    raise PrepareError(
-        f"no LibriSpeech subset folder ({', '.join(SUBSETS)}) under {root} or {os.path.join(root, 'LibriSpeech')}"
-        f"{' (found: ' + ', '.join(found[:10]) + ')' if found else ''}. Unpack the tarballs from openslr "
-        "resource 12 (they create LibriSpeech/<subset>/) into ROOT, or pass the right --root."
-    )
+    return libri_layout.corpus_base(root, "LibriSpeech", "subset", 12)
 
 
 def read_transcripts(path, problems):
@@ -103,100 +92,21 @@ def scan_subset(base, subset, problems):
     """[(uid, path, text, speaker)] of a subset from the folder tree and transcripts (no audio read)."""
     folder = os.path.join(base, subset)
     items = []
-    for spk in list_dirs(folder):
-        for chapter in list_dirs(os.path.join(folder, spk)):
-            items += [(uid, path, text, spk)
-                      for uid, path, text in scan_chapter(os.path.join(folder, spk, chapter), spk, chapter, problems)]
+    for spk, chapter, chapter_dir in libri_layout.chapters(folder):
+        items += [(uid, path, text, spk) for uid, path, text in scan_chapter(chapter_dir, spk, chapter, problems)]
     if not items and not problems:
         problems.append(f"{folder}: no <spk>/<chapter>/*.flac utterances")
     return items
 
 
-class DurationCache:
-    """Durations by path, valid while a file's size and mtime are unchanged; saved atomically."""
-
-    def __init__(self, path):
-        self.path = path
-        self.entries = {}
-        if path and os.path.isfile(path):
-            try:
-                with open(path, encoding="utf-8") as f:
-                    self.entries = json.load(f)
-            except (OSError, json.JSONDecodeError):
-                self.entries = {}  # a broken cache is only a slower run
-
-    @staticmethod
-    def stamp(path):
-        st = os.stat(path)
-        return [st.st_size, st.st_mtime_ns]
-
-    def get(self, path):
-        hit = self.entries.get(path)
-        if hit is not None and hit[:2] == self.stamp(path):
-            return hit[2]
-        return None
-
-    def put(self, path, frames):
-        self.entries[path] = self.stamp(path) + [frames]
-
-    def save(self):
-        if self.path:
-            write_json_atomic(self.path, self.entries, indent=None)
-
-
-def _progress(total, desc, enabled):
-    if not enabled:
-        return None
-    try:
-        from tqdm import tqdm
-    except ImportError:
-        return None
-    return tqdm(total=total, desc=desc, unit="utt", leave=False)
-
-
 def read_durations(paths, cache, problems, jobs=4, progress=True, desc="durations"):
     """{path: frames} from the headers (16 kHz mono checked), cached; unreadable files are problems."""
-    frames = {}
-    todo = []
-    for path in paths:
-        hit = cache.get(path)
-        if hit is None:
-            todo.append(path)
-        else:
-            frames[path] = hit
-    bar = _progress(len(todo), desc, progress and bool(todo))
-
-    def one(path):
-        try:
-            return path, header(path, SAMPLE_RATE)[1], None
-        except PrepareError as err:
-            return path, None, str(err)
-
-    with concurrent.futures.ThreadPoolExecutor(max(1, int(jobs))) as pool:
-        for k, (path, n, err) in enumerate(pool.map(one, todo), 1):
-            if err:
-                problems.append(err)
-            else:
-                frames[path] = n
-                cache.put(path, n)
-            if bar is not None:
-                bar.update(1)
-            if k % CACHE_EVERY == 0:
-                cache.save()
-    if bar is not None:
-        bar.close()
-    if todo:
-        cache.save()
-    return frames
+    return read_cached(paths, cache, problems, lambda path: header(path, SAMPLE_RATE)[1], jobs, progress, desc)
 
 
 def _check_choice(train_sets, valid_sets, test_sets):
-    if str(train_sets) not in TRAIN_SETS:
-        raise PrepareError(f"--train-sets {train_sets}: choose one of {', '.join(TRAIN_SETS)} (hours of training "
-                           "speech: 100 = train-clean-100, 460 = + train-clean-360, 960 = + train-other-500)")
-    for name in list(valid_sets) + list(test_sets):
-        if name not in SUBSETS:
-            raise PrepareError(f"unknown LibriSpeech subset '{name}'; known: {', '.join(SUBSETS)}")
+    libri_layout.check_choice("LibriSpeech", "subset", train_sets, valid_sets, test_sets,
+                              note_prefix="hours of training speech: ")
 
 
 def prepare_librispeech(root, out_dir, train_sets="960", valid_sets=DEFAULT_VALID, test_sets=DEFAULT_TEST,
@@ -215,20 +125,14 @@ def prepare_librispeech(root, out_dir, train_sets="960", valid_sets=DEFAULT_VALI
     valid_sets = tuple(valid_sets)
     test_sets = tuple(test_sets)
     _check_choice(train_sets, valid_sets, test_sets)
-    require_dir(root, "corpus root", "Pass the folder that holds LibriSpeech/ with --root.")
-    if out_dir is None and not verify_only:
-        raise PrepareError("no output folder given: pass --out (e.g. --out data/) or --verify-only.")
-    if out_dir is not None:
-        ensure_outside(out_dir, root)
+    check_root_and_out(root, out_dir, verify_only, "Pass the folder that holds LibriSpeech/ with --root.")
     base = corpus_base(root)
     train = TRAIN_SETS[train_sets]
     required = list(dict.fromkeys(train + valid_sets))
-    present = [s for s in SUBSETS if os.path.isdir(os.path.join(base, s))]
+    present = libri_layout.present_parts(base)
     missing_required = [s for s in required if s not in present]
     if missing_required:
-        have = [h for h, subsets in TRAIN_SETS.items() if all(s in present for s in subsets)]
-        hint = f" With what is there, --train-sets {have[-1]} works." if have and set(missing_required) <= set(
-            TRAIN_SUBSETS) else ""
+        hint = libri_layout.train_sets_hint(present, missing_required)
         raise PrepareError(
             f"LibriSpeech at {base}: missing {', '.join(missing_required)} (needed by --train-sets {train_sets} "
             f"and validation {', '.join(valid_sets)}); present: {', '.join(present) or 'none'}. Download and "
@@ -246,13 +150,8 @@ def prepare_librispeech(root, out_dir, train_sets="960", valid_sets=DEFAULT_VALI
             check_count(os.path.join(base, s), len(items), EXPECTED_COUNTS.get(s))
     report(problems, f"LibriSpeech at {base}")
     if verify_only:
-        for s, items in scanned.items():  # one header per chapter: format and rate, not every file
-            firsts = {os.path.dirname(p): p for _, p, _, _ in reversed(items)}
-            for path in firsts.values():
-                try:
-                    header(path, SAMPLE_RATE)
-                except PrepareError as err:
-                    problems.append(str(err))
+        for items in scanned.values():
+            libri_layout.check_chapter_headers([p for _, p, _, _ in items], problems, SAMPLE_RATE)
         report(problems, f"LibriSpeech at {base}")
         log(f"LibriSpeech at {base}: verified ({', '.join(f'{s} {len(v)}' for s, v in scanned.items())}); "
             "nothing written")
@@ -271,9 +170,7 @@ def prepare_librispeech(root, out_dir, train_sets="960", valid_sets=DEFAULT_VALI
     outputs.update({manifest_name(s): (s,) for s in tests})
     written = {}
     for name, parts in outputs.items():
-        merged = {}
-        for s in parts:
-            merged.update(entries[s])
+        merged = libri_layout.merge_parts(entries, parts)
         written[name], hours = write_manifest(out_dir, name, merged)
         n_spk = len({e["speaker"] for e in merged.values()})
         log(f"{written[name]}: {len(merged)} utterances, {n_spk} speakers, {hours:.2f} h ({' + '.join(parts)})")

@@ -20,16 +20,16 @@ Durations come from the headers and are cached under OUT/.cache/ (resumable).
 
 import os
 
-from speechslytherin.prepare.common import write_manifest
-from speechslytherin.prepare.common import (PrepareError, check_count, ensure_outside, header, list_dirs,
-                                            list_files, log, report, require_dir, warn)
-from speechslytherin.prepare.librispeech import DurationCache, _progress
+from speechslytherin.prepare import libri_layout
+from speechslytherin.prepare.common import (PrepareError, check_count, check_root_and_out, header, list_files, log,
+                                            report, warn, write_manifest)
+from speechslytherin.prepare.header_cache import DurationCache, read_cached
 
-TRAIN_SPLITS = ("train-clean-100", "train-clean-360", "train-other-500")
-DEV_SPLITS = ("dev-clean", "dev-other")
-TEST_SPLITS = ("test-clean", "test-other")
-SPLITS = TRAIN_SPLITS + DEV_SPLITS + TEST_SPLITS
-TRAIN_SETS = {"100": TRAIN_SPLITS[:1], "460": TRAIN_SPLITS[:2], "960": TRAIN_SPLITS}
+TRAIN_SPLITS = libri_layout.TRAIN_PARTS
+DEV_SPLITS = libri_layout.DEV_PARTS
+TEST_SPLITS = libri_layout.TEST_PARTS
+SPLITS = libri_layout.PARTS
+TRAIN_SETS = libri_layout.TRAIN_SETS
 DEFAULT_VALID = ("dev-clean",)
 DEFAULT_TEST = ("test-clean",)
 MIN_DURATION, MAX_DURATION = 0.5, 14.0
@@ -42,14 +42,7 @@ EXPECTED_COUNTS = {
 
 def corpus_base(root):
     """The folder holding the splits: ROOT/LibriTTS or ROOT itself."""
-    for base in (os.path.join(root, "LibriTTS"), root):
-        if os.path.isdir(base) and any(os.path.isdir(os.path.join(base, s)) for s in SPLITS):
-            return base
-    found = list_dirs(root) if os.path.isdir(root) else []
-    raise PrepareError(
-        f"no LibriTTS split folder ({', '.join(SPLITS)}) under {root} or {os.path.join(root, 'LibriTTS')}"
-        f"{' (found: ' + ', '.join(found[:10]) + ')' if found else ''}. Unpack the tarballs from openslr "
-        "resource 60 (they create LibriTTS/<split>/) into ROOT, or pass the right --root.")
+    return libri_layout.corpus_base(root, "LibriTTS", "split", 60)
 
 
 def _read_text(path):
@@ -87,46 +80,21 @@ def scan_split(base, split, problems):
     """[(uid, path, text, original, speaker, chapter)] of a split from the tree (no audio read)."""
     folder = os.path.join(base, split)
     items = []
-    for spk in list_dirs(folder):
-        for chapter in list_dirs(os.path.join(folder, spk)):
-            items += [(uid, path, text, orig, spk, chapter) for uid, path, text, orig in
-                      scan_chapter(os.path.join(folder, spk, chapter), spk, chapter, problems)]
+    for spk, chapter, chapter_dir in libri_layout.chapters(folder):
+        items += [(uid, path, text, orig, spk, chapter) for uid, path, text, orig in
+                  scan_chapter(chapter_dir, spk, chapter, problems)]
     if not items:
         problems.append(f"{folder}: no <spk>/<chapter>/*.wav utterances")
     return items
 
 
 def read_headers(paths, cache, problems, progress=True, desc="headers"):
-    """{path: (sample_rate, frames)} from the headers, cached by size and mtime."""
-    out = {}
-    todo = [p for p in paths if cache.get(p) is None]
-    bar = _progress(len(todo), desc, progress and bool(todo))
-    for path in paths:
-        hit = cache.get(path)
-        if hit is None:
-            try:
-                hit = list(header(path))
-            except PrepareError as err:
-                problems.append(str(err))
-                continue
-            cache.put(path, hit)
-            if bar is not None:
-                bar.update(1)
-        out[path] = tuple(hit)
-    if bar is not None:
-        bar.close()
-    if todo:
-        cache.save()
-    return out
+    """{path: [sample_rate, frames]} from the headers, cached by size and mtime."""
+    return read_cached(paths, cache, problems, lambda path: list(header(path)), 1, progress, desc)
 
 
 def _check_choice(train_sets, valid_sets, test_sets):
-    if str(train_sets) not in TRAIN_SETS:
-        raise PrepareError(f"--train-sets {train_sets}: choose one of {', '.join(TRAIN_SETS)} (100 = "
-                           "train-clean-100, 460 = + train-clean-360, 960 = + train-other-500)")
-    for name in list(valid_sets) + list(test_sets):
-        if name not in SPLITS:
-            raise PrepareError(f"unknown LibriTTS split '{name}'; known: {', '.join(SPLITS)}")
+    libri_layout.check_choice("LibriTTS", "split", train_sets, valid_sets, test_sets)
 
 
 def prepare_libritts(root, out_dir, train_sets="960", valid_sets=DEFAULT_VALID, test_sets=DEFAULT_TEST,
@@ -142,20 +110,15 @@ def prepare_libritts(root, out_dir, train_sets="960", valid_sets=DEFAULT_VALID, 
     _check_choice(train_sets, valid_sets, test_sets)
     if not 0 <= float(min_duration) < float(max_duration):
         raise PrepareError(f"--min-duration {min_duration} / --max-duration {max_duration}: need 0 <= min < max")
-    require_dir(root, "corpus root", "Pass the folder that holds LibriTTS/ with --root.")
-    if out_dir is None and not verify_only:
-        raise PrepareError("no output folder given: pass --out (e.g. --out data/prep) or --verify-only.")
-    if out_dir is not None:
-        ensure_outside(out_dir, root)
+    check_root_and_out(root, out_dir, verify_only, "Pass the folder that holds LibriTTS/ with --root.",
+                       out_example="data/prep")
     base = corpus_base(root)
     outputs = {"tr": TRAIN_SETS[train_sets], "cv": valid_sets, "tt": test_sets}
     needed = list(dict.fromkeys(s for parts in outputs.values() for s in parts))
-    present = [s for s in SPLITS if os.path.isdir(os.path.join(base, s))]
+    present = libri_layout.present_parts(base)
     missing = [s for s in needed if s not in present]
     if missing:
-        have = [h for h, parts in TRAIN_SETS.items() if all(s in present for s in parts)]
-        hint = f" With what is there, --train-sets {have[-1]} works." if have and set(missing) <= set(
-            TRAIN_SPLITS) else ""
+        hint = libri_layout.train_sets_hint(present, missing)
         raise PrepareError(f"LibriTTS at {base}: missing {', '.join(missing)} (asked for by --train-sets "
                            f"{train_sets}, --valid-sets and --test-sets); present: {', '.join(present) or 'none'}. "
                            f"Download and unpack the missing tarballs (openslr resource 60) or choose other sets.{hint}")
@@ -168,11 +131,7 @@ def prepare_libritts(root, out_dir, train_sets="960", valid_sets=DEFAULT_VALID, 
     if verify_only:
         rates = set()
         for items in scanned.values():
-            for path in {os.path.dirname(p): p for _, p, *_ in items}.values():
-                try:
-                    rates.add(header(path)[0])
-                except PrepareError as err:
-                    problems.append(str(err))
+            rates |= libri_layout.check_chapter_headers([p for _, p, *_ in items], problems)
         report(problems, f"LibriTTS at {base}")
         log(f"LibriTTS at {base}: verified ({', '.join(f'{s} {len(v)}' for s, v in scanned.items())}; "
             f"sample rates {sorted(rates)}); nothing written")
@@ -206,9 +165,7 @@ def prepare_libritts(root, out_dir, train_sets="960", valid_sets=DEFAULT_VALID, 
         warn(f"LibriTTS at {base}: audio at {sorted(rates)[0]} Hz, not the corpus's 24 kHz (fine for the mini set)")
     written = {}
     for name, parts in outputs.items():
-        merged = {}
-        for s in parts:
-            merged.update(entries[s])
+        merged = libri_layout.merge_parts(entries, parts)
         if not merged:
             raise PrepareError(f"LibriTTS at {base}: no utterance of {' + '.join(parts)} lies within "
                                f"{min_duration}-{max_duration} s; widen --min-duration/--max-duration.")
