@@ -120,6 +120,45 @@ def test_length_batches_respect_max_frames(token_data):
     assert sorted(ds.order) == sorted(order)
 
 
+def test_prompt_pairs_join_another_utterance_of_the_speaker_as_synthesis_does(token_data, tmp_path):
+    symbols = os.path.join(token_data, "symbols.txt")
+    with open(os.path.join(token_data, "tr.json")) as f:
+        manifest = json.load(f)
+    manifest["tr_7"]["speaker"] = "alone"  # a speaker with one utterance gets no prompt
+    path = tmp_path / "tr.json"
+    path.write_text(json.dumps({uid: {**e, "codes": os.path.join(token_data, e["codes"])} for uid, e in manifest.items()}))
+    single = tts_task.TTSBatches(str(path), symbols, max_batch_frames=10_000, prompt_pairs=0.0)
+    paired = tts_task.TTSBatches(str(path), symbols, max_batch_frames=160, prompt_pairs=1.0, shuffle=True, seed=3)
+    alone = {u["id"]: u for g in (single[i] for i in range(len(single))) for u in g}
+    seen = {}
+    for index in range(len(paired)):
+        group = paired[index]
+        assert max(u["codes"].shape[1] for u in group) * len(group) <= 160 or len(group) == 1
+        for u in group:
+            seen[u["id"]] = u
+    assert sorted(seen) == sorted(alone)
+    assert torch.equal(seen["tr_7"]["codes"], alone["tr_7"]["codes"])
+    index_of = {item["id"]: k for k, item in enumerate(paired.items)}
+    for uid, u in seen.items():
+        if uid == "tr_7":
+            continue
+        prompt = alone[paired.items[paired.prompts[index_of[uid]]]["id"]]
+        assert prompt["id"] not in (uid, "tr_7")
+        assert torch.equal(u["phonemes"], torch.cat([prompt["phonemes"], alone[uid]["phonemes"]]))
+        assert torch.equal(u["codes"], torch.cat([prompt["codes"], alone[uid]["codes"]], dim=1))
+    before = dict(paired.prompts)
+    paired.set_epoch(1)
+    assert paired.prompts != before and set(paired.prompts) == set(before)
+    half = tts_task.TTSBatches(str(path), symbols, max_batch_frames=10_000, prompt_pairs=0.5, seed=0)
+    assert 0 < len(half.prompts) < 7
+    with pytest.raises(tts_task.TTSDataError, match="between 0 and 1"):
+        tts_task.TTSBatches(str(path), symbols, 100, prompt_pairs=2)
+    del manifest["tr_0"]["speaker"]
+    path.write_text(json.dumps({uid: {**e, "codes": os.path.join(token_data, e["codes"])} for uid, e in manifest.items()}))
+    with pytest.raises(tts_task.TTSDataError, match="'speaker' in every entry"):
+        tts_task.TTSBatches(str(path), symbols, 100, prompt_pairs=0.5)
+
+
 def test_data_errors_name_the_file(token_data, tmp_path):
     bad = tmp_path / "tr.json"
     bad.write_text(json.dumps({"u": {"phonemes": "a zz", "codes": os.path.join(token_data, "codes", "tr_0.npy")}}))

@@ -12,6 +12,12 @@ Batches are formed by length (``data.max_batch_frames`` code frames per batch, t
 stays 1; the batch order is reshuffled every epoch. ``trainer.train_stage`` picks what is
 trained: ``ar``, ``nar`` or ``both`` (lifeiteng trains AR, then NAR from the AR model:
 ``trainer.init_from`` starts a run from an earlier run's model.pt).
+
+``data.prompt_pairs`` (0 by default) is the share of training items that are another utterance
+of the same speaker followed by the item, phonemes and codes joined as ``synthesize`` joins a
+prompt and its target. LibriTTS utterances are long enough for the AR to learn to continue
+past a 3 s prompt; the mini corpus's are about as long as the prompt itself, and a model trained
+on them alone ends the output at once after the prompt.
 """
 
 import os
@@ -33,6 +39,7 @@ DATA_DEFAULTS = {
     "max_batch_frames": 6000,  # code frames per batch (padding included)
     "max_frames": None,  # drop training utterances with more code frames (None: keep all)
     "min_frames": 2,  # drop utterances with fewer code frames (the AR needs a prompt frame)
+    "prompt_pairs": 0.0,  # share of training items preceded by another utterance of their speaker
 }
 TRAINER_DEFAULTS = {
     "train_stage": "both",  # ar | nar | both
@@ -84,7 +91,7 @@ class TTSBatches(torch.utils.data.Dataset):
     """Utterances grouped by length into batches of at most max_batch_frames padded frames."""
 
     def __init__(self, manifest_path, symbols_path, max_batch_frames, min_frames=2, max_frames=None,
-                 shuffle=False, seed=0):
+                 shuffle=False, seed=0, prompt_pairs=0.0):
         from speechslytherin.data.manifest import load_manifest
 
         table = read_symbols(symbols_path)
@@ -102,32 +109,60 @@ class TTSBatches(torch.utils.data.Dataset):
             if frames < min_frames or (max_frames and frames > max_frames):
                 continue
             self.items.append({"id": uid, "phonemes": phoneme_ids(entry["phonemes"], table, where),
-                               "codes": path, "frames": int(frames), "where": where})
+                               "codes": path, "frames": int(frames), "where": where,
+                               "speaker": entry.get("speaker")})
         if not self.items:
             raise TTSDataError(f"{manifest_path}: no usable utterances (all missing or outside "
                                f"{min_frames}..{max_frames} frames).")
+        if not 0.0 <= float(prompt_pairs) <= 1.0:
+            raise TTSDataError(f"data.prompt_pairs must be a share between 0 and 1, got {prompt_pairs}.")
+        if prompt_pairs and any(item["speaker"] is None for item in self.items):
+            raise TTSDataError(f"{manifest_path}: data.prompt_pairs needs a 'speaker' in every entry; "
+                               f"re-run stage 2 or set data.prompt_pairs: 0.")
         self.max_batch_frames, self.shuffle, self.seed = int(max_batch_frames), shuffle, seed
-        self.batches = self._group()
+        self.prompt_pairs = float(prompt_pairs)
         self.set_epoch(0)
 
+    def _draw_prompts(self, rng):
+        """{item: prompt item} for a prompt_pairs share of the items (speakers with one utterance
+        have no prompt)."""
+        if not self.prompt_pairs:
+            return {}
+        by_speaker = {}
+        for i, item in enumerate(self.items):
+            by_speaker.setdefault(item["speaker"], []).append(i)
+        prompts = {}
+        for i, item in enumerate(self.items):
+            others = by_speaker[item["speaker"]]
+            if len(others) > 1 and rng.random() < self.prompt_pairs:
+                j = rng.choice(others[:-1])
+                prompts[i] = others[-1] if j == i else j  # any other utterance, uniformly
+        return prompts
+
     def _group(self):
-        order = sorted(range(len(self.items)), key=lambda i: self.items[i]["frames"])
+        def frames(i):
+            return self.items[i]["frames"] + (self.items[self.prompts[i]]["frames"] if i in self.prompts else 0)
+
+        order = sorted(range(len(self.items)), key=frames)
         batches, current, longest = [], [], 0
         for i in order:
-            frames = self.items[i]["frames"]
-            if current and max(longest, frames) * (len(current) + 1) > self.max_batch_frames:
+            n = frames(i)
+            if current and max(longest, n) * (len(current) + 1) > self.max_batch_frames:
                 batches.append(current)
                 current, longest = [], 0
             current.append(i)
-            longest = max(longest, frames)
+            longest = max(longest, n)
         if current:
             batches.append(current)
         return batches
 
     def set_epoch(self, epoch):
+        rng = random.Random(self.seed + int(epoch or 0))
+        self.prompts = self._draw_prompts(rng)  # new pairs each epoch, so the batches change too
+        self.batches = self._group()
         self.order = list(range(len(self.batches)))
         if self.shuffle:
-            random.Random(self.seed + int(epoch or 0)).shuffle(self.order)
+            rng.shuffle(self.order)
 
     def __len__(self):
         return len(self.batches)
@@ -136,8 +171,12 @@ class TTSBatches(torch.utils.data.Dataset):
         out = []
         for i in self.batches[self.order[index]]:
             item = self.items[i]
-            out.append({"id": item["id"], "phonemes": torch.tensor(item["phonemes"]),
-                        "codes": load_codes(item["codes"], item["where"])})
+            phonemes, codes = torch.tensor(item["phonemes"]), load_codes(item["codes"], item["where"])
+            if i in self.prompts:
+                prompt = self.items[self.prompts[i]]
+                phonemes = torch.cat([torch.tensor(prompt["phonemes"]), phonemes])
+                codes = torch.cat([load_codes(prompt["codes"], prompt["where"]), codes], dim=1)
+            out.append({"id": item["id"], "phonemes": phonemes, "codes": codes})
         return out
 
 
@@ -201,7 +240,7 @@ def build_datasets(cfg, data_dir):
     symbols = os.path.join(data_dir, SYMBOLS)
     kw = dict(max_batch_frames=data["max_batch_frames"], min_frames=data["min_frames"], seed=cfg.trainer["seed"])
     train = TTSBatches(os.path.join(data_dir, TRAIN_MANIFEST), symbols, max_frames=data["max_frames"],
-                       shuffle=True, **kw)
+                       shuffle=True, prompt_pairs=data["prompt_pairs"], **kw)
     valid = TTSBatches(os.path.join(data_dir, VALID_MANIFEST), symbols, **kw)
     if data["max_valid_items"]:
         valid = torch.utils.data.Subset(valid, range(min(len(valid), int(data["max_valid_items"]))))
