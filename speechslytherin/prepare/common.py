@@ -124,3 +124,19 @@ def write_manifest(out_dir, name, entries):
     path = os.path.join(out_dir, f"{name}.json")
     save_manifest(path, entries)
     return path, sum(e["duration"] for e in entries.values()) / 3600
+
+
+def write_manifests(out_dir, manifests, describe):
+    """Save OUT/<name>.json for each {name: entries}, logging '<path>: <describe(name, entries, hours)>';
+    returns {name: path}."""
+    os.makedirs(out_dir, exist_ok=True)
+    written = {}
+    for name, entries in manifests.items():
+        written[name], hours = write_manifest(out_dir, name, entries)
+        log(f"{written[name]}: {describe(name, entries, hours)}")
+    return written
+
+
+def sizes(manifests, label=lambda name: name):
+    """'tr 20000, cv 5000, tt 3000' for the verify-only log line."""
+    return ", ".join(f"{label(name)} {len(entries)}" for name, entries in manifests.items())

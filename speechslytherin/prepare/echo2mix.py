@@ -17,8 +17,9 @@ The id of a mixture is its folder path below the split joined with '-' (plus the
 import json
 import os
 
-from speechslytherin.prepare.common import (PrepareError, ensure_outside, header, list_dirs, log, report, require_dir,
-                                            write_manifest)
+from speechslytherin.prepare.common import (PrepareError, check_root_and_out, list_dirs, log, report, sizes,
+                                            write_manifests)
+from speechslytherin.prepare.mixtree import equal_length, mixture_entry
 
 SPLITS = {"tr": "train", "cv": "val", "tt": "test"}
 TARGETS = ("spk1_reverb", "spk2_reverb")
@@ -78,26 +79,14 @@ def scan_split(split_dir, sample_rate, problems):
             continue
         noise = os.path.join(folder, f"noise{suffix}.wav")
         noise = noise if os.path.isfile(noise) else None
-        try:
-            frames = [header(p, sample_rate)[1] for p in paths + ([noise] if noise else [])]
-        except PrepareError as err:
-            problems.append(str(err))
-            continue
-        if len(set(frames)) != 1:
-            problems.append(f"{paths[0]}: mixture and targets differ in length ({', '.join(map(str, frames))} "
-                            "samples); the files do not belong together.")
+        frames = equal_length(paths + ([noise] if noise else []), sample_rate, problems, "mixture and targets", fix="")
+        if frames is None:
             continue
         uid = mixture_id(split_dir, folder, suffix)
         if uid in entries:
             problems.append(f"{paths[0]}: duplicate mixture id '{uid}'")
             continue
-        entry = {"mix": paths[0], "sources": paths[1:], "duration": frames[0] / sample_rate,
-                 "sample_rate": sample_rate}
-        if noise:
-            entry["noise"] = noise
-        spk = speakers_of(folder)
-        if spk:
-            entry["speakers"] = spk
+        entry = mixture_entry(paths[0], paths[1:], frames, sample_rate, noise=noise, speakers=speakers_of(folder))
         entry.update(read_info(folder, suffix, problems))
         entries[uid] = entry
     return entries
@@ -123,11 +112,7 @@ def prepare_echo2mix(root, out_dir, sample_rate=16000, verify_only=False, pool_o
         log("echo2mix: no dynamic-mixing pool (fixed mixtures; an Echo2Mix-like set is made by "
             "`bin/simulate --kind echo2mix`); nothing to do")
         return {}
-    require_dir(root, "corpus root", "Pass the Echo2Mix folder (it holds train/ val/ test/) with --root.")
-    if out_dir is None and not verify_only:
-        raise PrepareError("no output folder given: pass --out (e.g. --out data/) or --verify-only.")
-    if out_dir is not None:
-        ensure_outside(out_dir, root)
+    check_root_and_out(root, out_dir, verify_only, "Pass the Echo2Mix folder (it holds train/ val/ test/) with --root.")
     base = echo2mix_root(root)
     missing = [s for s in splits.values() if not os.path.isdir(os.path.join(base, s))]
     if missing:
@@ -137,15 +122,10 @@ def prepare_echo2mix(root, out_dir, sample_rate=16000, verify_only=False, pool_o
     manifests = {name: scan_split(os.path.join(base, split), sample_rate, problems) for name, split in splits.items()}
     report(problems, f"Echo2Mix at {base}")
     if verify_only:
-        found = ", ".join(f"{splits[k]} {len(v)}" for k, v in manifests.items())
-        log(f"Echo2Mix at {base}: verified ({found}); nothing written")
+        log(f"Echo2Mix at {base}: verified ({sizes(manifests, splits.get)}); nothing written")
         return {}
-    os.makedirs(out_dir, exist_ok=True)
-    written = {}
-    for name, entries in manifests.items():
-        written[name], hours = write_manifest(out_dir, name, entries)
-        log(f"{written[name]}: {len(entries)} mixtures, {hours:.2f} h (from {splits[name]}/)")
-    return written
+    return write_manifests(out_dir, manifests, lambda name, entries, hours:
+                           f"{len(entries)} mixtures, {hours:.2f} h (from {splits[name]}/)")
 
 
 def add_echo2mix_arguments(parser):

@@ -15,10 +15,9 @@ tt = test. mix_both entries carry the noise file as `noise`; the targets are alw
 import csv
 import os
 
-from speechslytherin.prepare.common import write_manifest
-from speechslytherin.prepare.common import (PrepareError, check_count, ensure_outside, list_dirs, log, report,
-                                            require_dir, warn)
-from speechslytherin.prepare.mixtree import scan_folders
+from speechslytherin.prepare.common import (PrepareError, check_root_and_out, list_dirs, log, report,
+                                            sizes, warn, write_manifests)
+from speechslytherin.prepare.mixtree import rate_mode_folders, scan_mix_subset
 
 EXPECTED_COUNTS = {"train-100": 13900, "train-360": 50800, "dev": 3000, "test": 3000}
 TRAIN_SETS = {"train-100": ("train-100",), "train-360": ("train-360",), "train-460": ("train-100", "train-360")}
@@ -33,7 +32,7 @@ def libri2mix_base(root, sample_rate, mode):
         if os.path.isdir(base):
             return base
     top = os.path.join(root, "Libri2Mix") if os.path.isdir(os.path.join(root, "Libri2Mix")) else root
-    found = [f"{r}/{m}" for r in list_dirs(top) if r.startswith("wav") for m in list_dirs(os.path.join(top, r))]
+    found = rate_mode_folders(top)
     hint = (f" Found {', '.join(found)} under {top}: choose --sample-rate/--mode to match." if found else
             " Generate it with LibriMix's generate_librimix.sh (it writes Libri2Mix/wav8k|wav16k/min|max/...) "
             "and pass the folder that holds Libri2Mix/ with --root.")
@@ -91,11 +90,7 @@ def prepare_libri2mix(root, out_dir, sample_rate=8000, mode="min", mix_type="mix
     if pool_only:
         log("libri2mix: no dynamic-mixing pool (training uses the fixed mixtures); nothing to do")
         return {}
-    require_dir(root, "corpus root", "Pass the folder that holds Libri2Mix/ with --root.")
-    if out_dir is None and not verify_only:
-        raise PrepareError("no output folder given: pass --out (e.g. --out data/) or --verify-only.")
-    if out_dir is not None:
-        ensure_outside(out_dir, root)
+    check_root_and_out(root, out_dir, verify_only, "Pass the folder that holds Libri2Mix/ with --root.")
     base = libri2mix_base(root, sample_rate, mode)
     sets = {"tr": TRAIN_SETS[train_set], "cv": ("dev",), "tt": ("test",)}
     missing = [s for subsets in sets.values() for s in subsets if not os.path.isdir(os.path.join(base, s))]
@@ -107,28 +102,19 @@ def prepare_libri2mix(root, out_dir, sample_rate=8000, mode="min", mix_type="mix
             + (" or choose --train-set train-100" if "train-360" in missing and "train-100" in present else "") + ".")
     problems = []
     manifests = {}
-    noise_folder = "noise" if mix_type == "mix_both" else None
     for name, subsets in sets.items():
         entries = {}
         for subset in subsets:
             ids, lengths = read_metadata(base, subset, mix_type, problems)
-            found = scan_folders(os.path.join(base, subset), mix_type, sample_rate, problems,
-                                 noise_folder=noise_folder, ids=ids, lengths=lengths, speakers=speakers_of)
-            if found:
-                check_count(f"{base}/{subset}/{mix_type}", len(found), (expected_counts or {}).get(subset))
-            entries.update(found)
+            entries.update(scan_mix_subset(base, subset, mix_type, sample_rate, problems, expected_counts, ids=ids,
+                                           lengths=lengths, speakers=speakers_of))
         manifests[name] = entries
     report(problems, f"Libri2Mix at {base} ({mix_type})")
     if verify_only:
-        found = ", ".join(f"{k} {len(v)}" for k, v in manifests.items())
-        log(f"Libri2Mix at {base} ({mix_type}, tr = {train_set}): verified ({found}); nothing written")
+        log(f"Libri2Mix at {base} ({mix_type}, tr = {train_set}): verified ({sizes(manifests)}); nothing written")
         return {}
-    os.makedirs(out_dir, exist_ok=True)
-    written = {}
-    for name, entries in manifests.items():
-        written[name], hours = write_manifest(out_dir, name, entries)
-        log(f"{written[name]}: {len(entries)} mixtures, {hours:.2f} h ({mix_type})")
-    return written
+    return write_manifests(out_dir, manifests, lambda name, entries, hours:
+                           f"{len(entries)} mixtures, {hours:.2f} h ({mix_type})")
 
 
 def add_libri2mix_arguments(parser):

@@ -3,12 +3,46 @@
     <subset>/<mix folder>/<id>.wav   <subset>/s1/<id>.wav   <subset>/s2/<id>.wav   [<subset>/noise/<id>.wav]
 
 Shared by the Libri2Mix and WHAM! preparations: both generators write this layout with the same
-file name in every folder. Problems are collected (not raised) so one report lists them all.
+file name in every folder. The per-mixture checks (equal lengths, the entry) serve wsj0-2mix and
+Echo2Mix too. Problems are collected (not raised) so one report lists them all.
 """
 
 import os
 
-from speechslytherin.prepare.common import PrepareError, header, list_files, warn
+from speechslytherin.prepare.common import PrepareError, check_count, header, list_dirs, list_files, warn
+
+
+def rate_mode_folders(top):
+    """['wav8k/min', ...]: the <rate>/<mode> folders the mixture generators wrote under `top`."""
+    return [f"{r}/{m}" for r in list_dirs(top) if r.startswith("wav") for m in list_dirs(os.path.join(top, r))]
+
+
+def equal_length(paths, sample_rate, problems, what, labels=None, fix=" Re-generate this mixture."):
+    """The length in samples shared by the files of one mixture (headers checked at sample_rate), or
+    None after appending a problem: an unreadable file, or lengths that differ ('<paths[0]>: <what>
+    differ in length (...)'; labels name the files in the detail)."""
+    try:
+        frames = [header(p, sample_rate)[1] for p in paths]
+    except PrepareError as err:
+        problems.append(str(err))
+        return None
+    if len(set(frames)) != 1:
+        shown = [f"{label}={n}" for label, n in zip(labels, frames)] if labels else map(str, frames)
+        detail = ", ".join(shown)
+        problems.append(f"{paths[0]}: {what} differ in length ({detail} samples); the files do not belong "
+                        f"together.{fix}")
+        return None
+    return frames[0]
+
+
+def mixture_entry(mix, sources, frames, sample_rate, noise=None, speakers=None):
+    """A separation manifest entry; `noise` and `speakers` only when known."""
+    entry = {"mix": mix, "sources": list(sources), "duration": frames / sample_rate, "sample_rate": sample_rate}
+    if noise:
+        entry["noise"] = noise
+    if speakers:
+        entry["speakers"] = speakers
+    return entry
 
 
 def scan_folders(subset_dir, mix_folder, sample_rate, problems, n_src=2, noise_folder=None, ids=None,
@@ -49,26 +83,24 @@ def scan_folders(subset_dir, mix_folder, sample_rate, problems, n_src=2, noise_f
         if uid in bad:
             continue
         paths = [os.path.join(subset_dir, f, uid + ".wav") for f in folders]
-        try:
-            frames = [header(p, sample_rate)[1] for p in paths]
-        except PrepareError as err:
-            problems.append(str(err))
+        frames = equal_length(paths, sample_rate, problems, "mixture, sources and noise", labels=folders)
+        if frames is None:
             continue
-        if len(set(frames)) != 1:
-            detail = ", ".join(f"{f}={n}" for f, n in zip(folders, frames))
-            problems.append(f"{paths[0]}: mixture, sources and noise differ in length ({detail} samples); the "
-                            "files do not belong together. Re-generate this mixture.")
-            continue
-        if lengths is not None and uid in lengths and lengths[uid] != frames[0]:
-            problems.append(f"{paths[0]}: {frames[0]} samples, the metadata says {lengths[uid]}; the file is "
+        if lengths is not None and uid in lengths and lengths[uid] != frames:
+            problems.append(f"{paths[0]}: {frames} samples, the metadata says {lengths[uid]}; the file is "
                             "truncated or from another generation. Re-generate it.")
             continue
-        entry = {"mix": paths[0], "sources": paths[1:1 + n_src], "duration": frames[0] / sample_rate,
-                 "sample_rate": sample_rate}
-        if noise_folder:
-            entry["noise"] = paths[-1]
-        spk = speakers(uid) if speakers else None
-        if spk:
-            entry["speakers"] = spk
-        entries[uid] = entry
+        entries[uid] = mixture_entry(paths[0], paths[1:1 + n_src], frames, sample_rate,
+                                     noise=paths[-1] if noise_folder else None,
+                                     speakers=speakers(uid) if speakers else None)
+    return entries
+
+
+def scan_mix_subset(base, subset, mix_type, sample_rate, problems, expected_counts=None, **kwargs):
+    """scan_folders of <base>/<subset> for a LibriMix/WHAM! mix type (mix_both brings the noise folder),
+    warning when the subset does not have its standard size (expected_counts: {subset: n})."""
+    entries = scan_folders(os.path.join(base, subset), mix_type, sample_rate, problems,
+                           noise_folder="noise" if mix_type == "mix_both" else None, **kwargs)
+    if entries:
+        check_count(f"{base}/{subset}/{mix_type}", len(entries), (expected_counts or {}).get(subset))
     return entries

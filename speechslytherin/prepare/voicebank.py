@@ -28,9 +28,8 @@ point at DIR. A corpus already at `sample_rate` needs no copy: the manifests poi
 
 import os
 
-from speechslytherin.data.manifest import save_manifest
 from speechslytherin.prepare.common import (PrepareError, check_count, ensure_outside, header, list_files, log,
-                                            report, require_dir, warn)
+                                            report, require_dir, sizes, warn, write_manifests)
 
 SETS = {
     # split -> (clean folder, noisy folder, log file, transcript folder, standard count)
@@ -282,23 +281,16 @@ def prepare_voicebank(root, out_dir, valid="speakers", valid_speakers=VALID_SPEA
     manifests = {"tr": tr, "cv": cv, "tt": test}
     rate = rates[0] if rates else sample_rate
     if verify_only:
-        found = ", ".join(f"{k} {len(v)}" for k, v in manifests.items())
-        log(f"VoiceBank-DEMAND at {root}: verified ({found}; {rate} Hz); nothing written")
+        log(f"VoiceBank-DEMAND at {root}: verified ({sizes(manifests)}; {rate} Hz); nothing written")
         return {}
     if resample_to is not None:
         manifests = resample_manifests(manifests, resample_to, sample_rate, nj=nj, progress=progress)
     elif rate != sample_rate:
         log(f"the corpus is at {rate} Hz: these manifests point at it; stage 2 (--resample-to DIR) makes "
             f"{sample_rate} Hz copies and points the manifests at them.")
-    os.makedirs(out_dir, exist_ok=True)
-    written = {}
-    for split, entries in manifests.items():
-        written[split] = os.path.join(out_dir, f"{split}.json")
-        save_manifest(written[split], entries)
-        hours = sum(e["duration"] for e in entries.values()) / 3600
-        n_spk = len({e["speaker"] for e in entries.values()})
-        log(f"{written[split]}: {len(entries)} utterances, {n_spk} speakers, {hours:.2f} h")
-    return written
+    return write_manifests(out_dir, manifests, lambda name, entries, hours:
+                           f"{len(entries)} utterances, {len({e['speaker'] for e in entries.values()})} speakers, "
+                           f"{hours:.2f} h")
 
 
 def add_voicebank_arguments(parser):

@@ -12,10 +12,9 @@ Entries of mix_both carry the noise file as `noise`.
 
 import os
 
-from speechslytherin.data.manifest import save_manifest
-from speechslytherin.prepare.common import (PrepareError, check_count, ensure_outside, list_dirs, log, report,
-                                            require_dir)
-from speechslytherin.prepare.mixtree import scan_folders
+from speechslytherin.prepare.common import (PrepareError, check_root_and_out, list_dirs, log, report,
+                                            sizes, write_manifests)
+from speechslytherin.prepare.mixtree import rate_mode_folders, scan_mix_subset
 from speechslytherin.prepare.wsj0_2mix import speakers_of
 
 EXPECTED_COUNTS = {"tr": 20000, "cv": 5000, "tt": 3000}
@@ -28,7 +27,7 @@ def wham_base(root, sample_rate, mode):
     base = os.path.join(root, rate_dir, mode)
     if os.path.isdir(base):
         return base
-    found = [f"{r}/{m}" for r in list_dirs(root) if r.startswith("wav") for m in list_dirs(os.path.join(root, r))]
+    found = rate_mode_folders(root)
     nested = [d for d in list_dirs(root) if os.path.isdir(os.path.join(root, d, rate_dir))]
     if found:
         hint = f" Found {', '.join(found)} under {root}: choose --sample-rate/--mode to match."
@@ -52,11 +51,7 @@ def prepare_wham(root, out_dir, sample_rate=8000, mode="min", mix_type="mix_both
     if pool_only:
         log("wham: no dynamic-mixing pool (training uses the fixed noisy mixtures); nothing to do")
         return {}
-    require_dir(root, "corpus root", "Pass the WHAM! output folder (it holds wav8k/) with --root.")
-    if out_dir is None and not verify_only:
-        raise PrepareError("no output folder given: pass --out (e.g. --out data/) or --verify-only.")
-    if out_dir is not None:
-        ensure_outside(out_dir, root)
+    check_root_and_out(root, out_dir, verify_only, "Pass the WHAM! output folder (it holds wav8k/) with --root.")
     base = wham_base(root, sample_rate, mode)
     missing = [s for s in subsets if not os.path.isdir(os.path.join(base, s))]
     if missing:
@@ -64,26 +59,15 @@ def prepare_wham(root, out_dir, sample_rate=8000, mode="min", mix_type="mix_both
                            f"{', '.join(list_dirs(base)) or 'none'}). Re-run the wham_scripts for all splits.")
     problems = []
     manifests = {}
-    noise_folder = "noise" if mix_type == "mix_both" else None
     for subset in subsets:
-        entries = scan_folders(os.path.join(base, subset), mix_type, sample_rate, problems,
-                               noise_folder=noise_folder, speakers=speakers_of)
-        if entries:
-            check_count(f"{base}/{subset}/{mix_type}", len(entries), (expected_counts or {}).get(subset))
-        manifests[subset] = entries
+        manifests[subset] = scan_mix_subset(base, subset, mix_type, sample_rate, problems, expected_counts,
+                                            speakers=speakers_of)
     report(problems, f"WHAM! at {base} ({mix_type})")
     if verify_only:
-        found = ", ".join(f"{k} {len(v)}" for k, v in manifests.items())
-        log(f"WHAM! at {base} ({mix_type}): verified ({found}); nothing written")
+        log(f"WHAM! at {base} ({mix_type}): verified ({sizes(manifests)}); nothing written")
         return {}
-    os.makedirs(out_dir, exist_ok=True)
-    written = {}
-    for subset, entries in manifests.items():
-        written[subset] = os.path.join(out_dir, f"{subset}.json")
-        save_manifest(written[subset], entries)
-        hours = sum(e["duration"] for e in entries.values()) / 3600
-        log(f"{written[subset]}: {len(entries)} mixtures, {hours:.2f} h ({mix_type})")
-    return written
+    return write_manifests(out_dir, manifests, lambda name, entries, hours:
+                           f"{len(entries)} mixtures, {hours:.2f} h ({mix_type})")
 
 
 def add_wham_arguments(parser):

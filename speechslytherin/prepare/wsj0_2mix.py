@@ -7,9 +7,10 @@ ROOT/wsj0/si_tr_s, so `--corpus mini` is the same preparation with that pool as 
 
 import os
 
-from speechslytherin.data.manifest import save_manifest
-from speechslytherin.prepare.common import (PrepareError, check_count, ensure_outside, header, list_dirs,
-                                            list_files, log, report, require_dir, warn)
+from speechslytherin.prepare.common import (PrepareError, check_count, check_root_and_out, ensure_outside, header,
+                                            list_dirs, list_files, log, report, require_dir, sizes, warn,
+                                            write_manifest, write_manifests)
+from speechslytherin.prepare.mixtree import equal_length, mixture_entry, rate_mode_folders
 
 EXPECTED_COUNTS = {"tr": 20000, "cv": 5000, "tt": 3000}
 POOL_EXTS = (".wav", ".wv1", ".flac")
@@ -23,10 +24,8 @@ def mix_base(root, sample_rate, mode, n_src=2):
         if os.path.isdir(base):
             return base
     expected = os.path.join(root, spk_dir, rate_dir, mode)
-    found = []
     spk_root = os.path.join(root, spk_dir) if os.path.isdir(os.path.join(root, spk_dir)) else root
-    for rate in sorted(d for d in list_dirs(spk_root) if d.startswith("wav")):
-        found += [f"{rate}/{m}" for m in list_dirs(os.path.join(spk_root, rate))]
+    found = rate_mode_folders(spk_root)
     hint = (f" Found {', '.join(found)} under {spk_root}: choose --sample-rate/--mode to match." if found
             else f" Generate wsj0-2mix with the official scripts (mode '{mode}', {sample_rate} Hz) or pass the "
                  "right --root.")
@@ -69,23 +68,12 @@ def scan_subset(base, subset, sample_rate, n_src, problems):
                             f"({', '.join(os.path.join(subset_dir, a, name) for a in absent)} missing)")
             continue
         paths = [os.path.join(subset_dir, f, name) for f in folders]
-        try:
-            frames = [header(p, sample_rate)[1] for p in paths]
-        except PrepareError as err:
-            problems.append(str(err))
-            continue
-        if len(set(frames)) != 1:
-            detail = ", ".join(f"{f}={n}" for f, n in zip(folders, frames))
-            problems.append(f"{paths[0]}: mixture and sources differ in length ({detail} samples); the files do "
-                            "not belong together. Re-generate this mixture.")
+        frames = equal_length(paths, sample_rate, problems, "mixture and sources", labels=folders)
+        if frames is None:
             continue
         uid = os.path.splitext(name)[0]
-        entry = {"mix": paths[0], "sources": paths[1:], "duration": frames[0] / sample_rate,
-                 "sample_rate": sample_rate}
-        spk = speakers_of(uid)
-        if spk is not None and n_src == 2:
-            entry["speakers"] = spk
-        entries[uid] = entry
+        entries[uid] = mixture_entry(paths[0], paths[1:], frames, sample_rate,
+                                     speakers=speakers_of(uid) if n_src == 2 else None)
     return entries
 
 
@@ -122,11 +110,7 @@ def prepare_wsj0_2mix(root, out_dir, sample_rate=8000, mode="min", pool=None, n_
     pool_only: check and write only dm_pool.json (recipe stage 2).
     """
     root = os.fspath(root)
-    require_dir(root, "corpus root", "Pass the folder that holds 2speakers/ with --root.")
-    if out_dir is None and not verify_only:
-        raise PrepareError("no output folder given: pass --out (e.g. --out data/) or --verify-only.")
-    if out_dir is not None:
-        ensure_outside(out_dir, root)
+    check_root_and_out(root, out_dir, verify_only, "Pass the folder that holds 2speakers/ with --root.")
     if pool_only and pool is None:
         warn("no --pool given: dm_pool.json not written (training with dynamic mixing needs it; pass the wsj0 "
              "si_tr_s folder, <speaker>/<utt>.wav, with --pool).")
@@ -154,23 +138,16 @@ def prepare_wsj0_2mix(root, out_dir, sample_rate=8000, mode="min", pool=None, n_
             problems.append(f"{pool}: {len(speakers)} speaker folder(s); dynamic mixing needs at least {n_src}")
     report(problems, f"wsj0-2mix at {root}")
     if verify_only:
-        found = ", ".join(f"{k} {len(v)}" for k, v in manifests.items())
         pool_note = f"; pool {len(pool_entries)} utterances" if pool_entries else ""
-        log(f"wsj0-2mix at {root}: verified ({found}{pool_note}); nothing written")
+        log(f"wsj0-2mix at {root}: verified ({sizes(manifests)}{pool_note}); nothing written")
         return {}
-    written = {}
-    os.makedirs(out_dir, exist_ok=True)
-    for subset, entries in manifests.items():
-        written[subset] = os.path.join(out_dir, f"{subset}.json")
-        save_manifest(written[subset], entries)
-        hours = sum(e["duration"] for e in entries.values()) / 3600
-        log(f"{written[subset]}: {len(entries)} mixtures, {hours:.2f} h")
+    written = write_manifests(out_dir, manifests, lambda name, entries, hours:
+                              f"{len(entries)} mixtures, {hours:.2f} h")
     if pool_entries:
         rates = sorted({e["sample_rate"] for e in pool_entries.values()})
         if rates != [sample_rate]:
             log(f"dm pool at {rates} Hz: resampled to {sample_rate} Hz on the fly during training")
-        written["dm_pool"] = os.path.join(out_dir, "dm_pool.json")
-        save_manifest(written["dm_pool"], pool_entries)
+        written["dm_pool"], _ = write_manifest(out_dir, "dm_pool", pool_entries)
         n_spk = len({e["speaker"] for e in pool_entries.values()})
         log(f"{written['dm_pool']}: {len(pool_entries)} utterances, {n_spk} speakers")
     return written
