@@ -10,10 +10,10 @@ model_cfg / stft_cfg sections), a toolkit config, or a preset (``advanced``).
 import os
 import re
 
-import torch
-
 from speechslytherin.models.enh.semamba import PRESETS, SEMamba
 from speechslytherin.models.official_config import load_plain_yaml
+from speechslytherin.models.official_io import (OfficialFormatError, find_config_near, given_checkpoint,
+                                                is_tensor_dict, preset_model, torch_load)
 
 DEFAULT_SAMPLE_RATE = 16000
 TASK = "enh"
@@ -21,23 +21,13 @@ MODEL_CLASS = SEMamba
 GENERATOR_FILE = re.compile(r"^g_(\d+)\.pth$")
 
 
-class OfficialFormatError(ValueError):
-    """An official file that does not look like a SEMamba release; says what was expected."""
-
-
 def find_checkpoint_file(path, ckpt_name=None):
     """The .pth to read: `path` itself, or in a folder `ckpt_name` or the newest g_XXXXXXXX.pth."""
+    given = given_checkpoint(path, ckpt_name, "no such file or folder; give the official .pth file "
+                                              "(e.g. ckpts/SEMamba_advanced.pth) or an exp folder with g_*.pth files.")
+    if given:
+        return given
     path = os.fspath(path)
-    if os.path.isfile(path):
-        return path
-    if not os.path.isdir(path):
-        raise OfficialFormatError(f"{path}: no such file or folder; give the official .pth file "
-                                  f"(e.g. ckpts/SEMamba_advanced.pth) or an exp folder with g_*.pth files.")
-    if ckpt_name:
-        candidate = os.path.join(path, ckpt_name)
-        if not os.path.isfile(candidate):
-            raise OfficialFormatError(f"{path}: no checkpoint named {ckpt_name!r} in it.")
-        return candidate
     found = sorted((int(m.group(1)), name) for name in os.listdir(path) if (m := GENERATOR_FILE.match(name)))
     if not found:
         raise OfficialFormatError(f"{path}: no g_XXXXXXXX.pth generator checkpoint in this folder "
@@ -48,10 +38,7 @@ def find_checkpoint_file(path, ckpt_name=None):
 def read_official_state_dict(path, ckpt_name=None):
     """The generator state dict of an official checkpoint and the file it came from."""
     file = find_checkpoint_file(path, ckpt_name)
-    try:
-        payload = torch.load(file, map_location="cpu", weights_only=True)
-    except Exception as err:  # noqa: BLE001 - any failure: not a checkpoint we can read
-        raise OfficialFormatError(f"{file}: cannot be read as a torch checkpoint ({err}).") from None
+    payload = torch_load(file)
     if not isinstance(payload, dict):
         raise OfficialFormatError(f"{file}: expected a dict, got {type(payload).__name__}.")
     if "generator" in payload:
@@ -59,12 +46,12 @@ def read_official_state_dict(path, ckpt_name=None):
     elif "discriminator" in payload:
         raise OfficialFormatError(f"{file}: a do_XXXXXXXX.pth (discriminator + optimizers) file; import the "
                                   f"matching g_XXXXXXXX.pth generator file instead.")
-    elif payload and all(torch.is_tensor(v) for v in payload.values()):
+    elif payload and is_tensor_dict(payload):
         state = payload  # a bare state dict
     else:
         raise OfficialFormatError(f"{file}: no 'generator' entry (keys: {sorted(map(str, payload))[:8]}); "
                                   f"official SEMamba checkpoints are {{'generator': state_dict}}.")
-    if not isinstance(state, dict) or not all(torch.is_tensor(v) for v in state.values()):
+    if not is_tensor_dict(state):
         raise OfficialFormatError(f"{file}: 'generator' is not a state dict of tensors.")
     if state and all(k.startswith("module.") for k in state):  # saved from a DDP wrapper
         state = {k[len("module."):]: v for k, v in state.items()}
@@ -91,15 +78,8 @@ def args_from_official_config(path):
 
 def find_release_config(ckpt_path):
     """``config.yaml`` beside the checkpoint (ckpts/config.yaml; the exp folder's copy), or one folder up."""
-    folder = os.path.abspath(os.fspath(ckpt_path))
-    if os.path.isfile(folder):
-        folder = os.path.dirname(folder)
-    for _ in range(2):
-        candidate = os.path.join(folder, "config.yaml")
-        if os.path.isfile(candidate) and is_official_config(load_plain_yaml(candidate)):
-            return candidate
-        folder = os.path.dirname(folder)
-    return None
+    return find_config_near(ckpt_path, ("config.yaml",), 2,
+                            accept=lambda candidate: is_official_config(load_plain_yaml(candidate)))
 
 
 def build_from_official_config(path):
@@ -108,9 +88,7 @@ def build_from_official_config(path):
 
 
 def build_from_preset(name):
-    if name not in PRESETS:
-        raise OfficialFormatError(f"unknown SEMamba preset {name!r}; choose one of {sorted(PRESETS)}.")
-    return SEMamba.from_preset(name), DEFAULT_SAMPLE_RATE
+    return preset_model(SEMamba, name, "SEMamba", sorted(PRESETS)), DEFAULT_SAMPLE_RATE
 
 
 def is_official_config(plain):

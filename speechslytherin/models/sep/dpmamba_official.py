@@ -9,11 +9,14 @@ Importer interface: see bin/import_checkpoint.py.
 """
 
 from speechslytherin.models.official_config import load_plain_yaml
+from speechslytherin.models.official_io import OfficialFormatError, preset_model, yaml_tag
 from speechslytherin.models.sep.dpmamba import PRESETS, DPMamba
 from speechslytherin.models.sep.mamba_tasnet_official import (  # noqa: F401 - part of the interface
-    OfficialFormatError,
+    conv_codec,
     find_checkpoint_dir,
     find_release_config,
+    is_official_config,
+    masknet_section,
     read_official_state_dict,
 )
 
@@ -24,22 +27,13 @@ OFFICIAL_MASKNET = "speechbrain.lobes.models.dual_path.Dual_Path_Model"
 OFFICIAL_SEQUENCE_MODEL = "modules.mamba_blocks.MambaBlocksSequential"
 
 
-def _tag(node):
-    return (getattr(node, "tag", None) or "").split(":", 1)[-1]
-
-
 def args_from_official_hparams(path):
     """DPMamba arguments and sample rate from an official dpmamba hparams/hyperparams.yaml."""
     hp = load_plain_yaml(path)
-    masknet = hp.get("MaskNet")
-    if not isinstance(masknet, dict):
-        raise OfficialFormatError(f"{path}: no MaskNet section; is this an official DPMamba hparams file?")
-    if _tag(masknet) and _tag(masknet) != OFFICIAL_MASKNET:
-        raise OfficialFormatError(f"{path}: MaskNet is {_tag(masknet)}, not {OFFICIAL_MASKNET} (DPMamba); "
-                                  f"Mamba-TasNet releases use --from mamba-tasnet.")
+    masknet = masknet_section(hp, path, OFFICIAL_MASKNET, "DPMamba", "Mamba-TasNet releases use --from mamba-tasnet.")
     intra, inter = masknet.get("intra_model"), masknet.get("inter_model")
     for name, node in (("intra_model", intra), ("inter_model", inter)):
-        if not isinstance(node, dict) or (_tag(node) and _tag(node) != OFFICIAL_SEQUENCE_MODEL):
+        if not isinstance(node, dict) or (yaml_tag(node) and yaml_tag(node) != OFFICIAL_SEQUENCE_MODEL):
             raise OfficialFormatError(f"{path}: MaskNet.{name} is not a {OFFICIAL_SEQUENCE_MODEL} section.")
     if {k: intra.get(k) for k in intra} != {k: inter.get(k) for k in inter}:
         raise OfficialFormatError(f"{path}: intra and inter Mamba models differ; DPMamba builds them alike.")
@@ -47,17 +41,15 @@ def args_from_official_hparams(path):
         raise OfficialFormatError(f"{path}: linear_layer_after_inter_intra must be False for DPMamba.")
     if masknet.get("norm", "ln") != "ln" or masknet.get("use_global_pos_enc", False):
         raise OfficialFormatError(f"{path}: only norm 'ln' without global positional encoding is supported.")
-    encoder, decoder = hp.get("Encoder") or {}, hp.get("Decoder") or {}
-    n_feat = encoder.get("out_channels", hp.get("N_encoder_out"))
+    n_feat, kernel_size, stride = conv_codec(hp)
     if masknet.get("in_channels", n_feat) != n_feat or masknet.get("out_channels", n_feat) != n_feat \
             or intra.get("d_model", n_feat) != n_feat:
         raise OfficialFormatError(f"{path}: DPMamba needs in_channels = out_channels = d_model = N_encoder_out.")
-    kernel_size = encoder.get("kernel_size", hp.get("kernel_size", 16))
     args = {
         "n_src": masknet.get("num_spks", hp.get("num_spks", 2)),
         "N": n_feat,
         "kernel_size": kernel_size,
-        "stride": decoder.get("stride", kernel_size // 2),
+        "stride": stride,
         "n_layers": masknet.get("num_layers", 1),
         "n_mamba": intra.get("n_mamba", 1),
         "chunk_size": masknet.get("K", 200),
@@ -81,11 +73,4 @@ def build_from_official_config(path):
 
 def build_from_preset(name):
     official = [p for p in PRESETS if p != "tiny"]
-    if name not in official:
-        raise OfficialFormatError(f"unknown DPMamba preset {name!r}; choose one of {official}.")
-    return DPMamba.from_preset(name), DEFAULT_SAMPLE_RATE
-
-
-def is_official_config(plain):
-    """True for an official hparams file (as opposed to a toolkit config with a `model:` key)."""
-    return "MaskNet" in plain or "N_encoder_out" in plain
+    return preset_model(DPMamba, name, "DPMamba", official), DEFAULT_SAMPLE_RATE

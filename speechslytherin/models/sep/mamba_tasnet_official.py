@@ -8,9 +8,9 @@ dict) beside the recipe's ``hyperparams.yaml``. Keys need no renaming: the toolk
 
 import os
 
-import torch
-
 from speechslytherin.models.official_config import load_plain_yaml
+from speechslytherin.models.official_io import (OfficialFormatError, find_config_near, is_tensor_dict, preset_model,
+                                                torch_load, yaml_tag)
 from speechslytherin.models.sep.mamba_tasnet import PRESETS, MambaTasNet
 
 PARTS = ("encoder", "masknet", "decoder")
@@ -18,10 +18,6 @@ OFFICIAL_MASKNET = "modules.mamba_masknet.MaskNet"
 DEFAULT_SAMPLE_RATE = 8000  # every official Mamba-TasNet config is WSJ0-2mix 8 kHz
 TASK = "sep"
 MODEL_CLASS = MambaTasNet
-
-
-class OfficialFormatError(ValueError):
-    """An official file that does not look like the Mamba-TasNet release; says what was expected."""
 
 
 def find_checkpoint_dir(path, ckpt_name=None):
@@ -60,42 +56,51 @@ def read_official_state_dict(path, ckpt_name=None):
         file = os.path.join(ckpt_dir, f"{part}.ckpt")
         if not os.path.isfile(file):
             raise OfficialFormatError(f"{ckpt_dir}: {part}.ckpt is missing; the release has {PARTS}.")
-        try:
-            part_state = torch.load(file, map_location="cpu", weights_only=True)
-        except Exception as err:  # noqa: BLE001 - any failure: not a state dict we can read
-            raise OfficialFormatError(f"{file}: cannot be read as a torch state dict ({err}).") from None
-        if not isinstance(part_state, dict) or not all(torch.is_tensor(v) for v in part_state.values()):
+        part_state = torch_load(file, "a torch state dict")
+        if not is_tensor_dict(part_state):
             raise OfficialFormatError(f"{file}: expected a plain state dict of tensors.")
         state.update({f"{part}.{k}": v for k, v in part_state.items()})
     return state, ckpt_dir
 
 
+def masknet_section(hp, path, expected, model, hint):
+    """The MaskNet mapping of a SpeechBrain separation recipe's hparams; refuses a file without one
+    or whose MaskNet is another class than `expected` (`hint` says which importer reads that)."""
+    masknet = hp.get("MaskNet")
+    if not isinstance(masknet, dict):
+        raise OfficialFormatError(f"{path}: no MaskNet section; is this an official {model} hparams file?")
+    tag = yaml_tag(masknet)
+    if tag and tag != expected:
+        raise OfficialFormatError(f"{path}: MaskNet is {tag}, not {expected} ({model}); {hint}")
+    return masknet
+
+
+def conv_codec(hp):
+    """(encoder channels, kernel size, stride) of the recipe's Encoder/Decoder sections, with the
+    SpeechBrain recipe defaults (N_encoder_out, kernel_size 16, stride kernel_size // 2)."""
+    encoder, decoder = hp.get("Encoder") or {}, hp.get("Decoder") or {}
+    kernel_size = encoder.get("kernel_size", hp.get("kernel_size", 16))
+    return encoder.get("out_channels", hp.get("N_encoder_out")), kernel_size, decoder.get("stride", kernel_size // 2)
+
+
 def args_from_official_hparams(path):
     """MambaTasNet arguments and sample rate from an official hparams/hyperparams.yaml."""
     hp = load_plain_yaml(path)
-    masknet = hp.get("MaskNet")
-    if not isinstance(masknet, dict):
-        raise OfficialFormatError(f"{path}: no MaskNet section; is this an official Mamba-TasNet hparams file?")
-    tag = (getattr(masknet, "tag", None) or "").split(":", 1)[-1]
-    if tag and tag != OFFICIAL_MASKNET:
-        raise OfficialFormatError(
-            f"{path}: MaskNet is {tag}, not {OFFICIAL_MASKNET} (Mamba-TasNet); DPMamba and other "
-            f"mask networks need their own importer."
-        )
-    encoder, decoder = hp.get("Encoder") or {}, hp.get("Decoder") or {}
-    n_feat = masknet.get("enc_dim", encoder.get("out_channels", hp.get("N_encoder_out")))
+    masknet = masknet_section(hp, path, OFFICIAL_MASKNET, "Mamba-TasNet",
+                              "DPMamba and other mask networks need their own importer.")
+    n_enc, kernel_size, stride = conv_codec(hp)
+    n_feat = masknet.get("enc_dim", n_enc)
     bot = masknet.get("bot_dim", n_feat)
     if masknet.get("d_model", bot) != bot:
         raise OfficialFormatError(f"{path}: MaskNet d_model {masknet.get('d_model')} != bot_dim {bot}.")
     mask_act = masknet.get("mask_nonlinear", "relu")
     if mask_act != "relu":
         raise OfficialFormatError(f"{path}: mask_nonlinear={mask_act!r}; only the official 'relu' is supported.")
-    kernel_size = encoder.get("kernel_size", hp.get("kernel_size", 16))
     args = {
         "n_src": masknet.get("n_spk", hp.get("num_spks", 2)),
         "N": n_feat,
         "kernel_size": kernel_size,
-        "stride": decoder.get("stride", kernel_size // 2),
+        "stride": stride,
         "n_layers": masknet.get("n_mamba", 16),
         "d_state": masknet.get("d_state", 16),
         "d_conv": masknet.get("d_conv", 4),
@@ -113,13 +118,7 @@ def args_from_official_hparams(path):
 def find_release_config(ckpt_path):
     """The release's own hyperparams.yaml: in the given folder or up to two folders above it
     (``<exp>/hyperparams.yaml`` beside ``<exp>/save/CKPT+*``); None if there is none."""
-    folder = os.path.abspath(os.fspath(ckpt_path))
-    for _ in range(3):
-        candidate = os.path.join(folder, "hyperparams.yaml")
-        if os.path.isfile(candidate):
-            return candidate
-        folder = os.path.dirname(folder)
-    return None
+    return find_config_near(ckpt_path, ("hyperparams.yaml",), 3)
 
 
 def build_from_official_config(path):
@@ -128,9 +127,7 @@ def build_from_official_config(path):
 
 
 def build_from_preset(name):
-    if name not in PRESETS:
-        raise OfficialFormatError(f"unknown Mamba-TasNet preset {name!r}; choose one of {sorted(PRESETS)}.")
-    return MambaTasNet.from_preset(name), DEFAULT_SAMPLE_RATE
+    return preset_model(MambaTasNet, name, "Mamba-TasNet", sorted(PRESETS)), DEFAULT_SAMPLE_RATE
 
 
 def is_official_config(plain):

@@ -11,9 +11,9 @@ config; ``--preset`` takes S, M, causal-S or causal-M.
 
 import os
 
-import torch
-
 from speechslytherin.models.official_config import load_plain_yaml
+from speechslytherin.models.official_io import (OfficialFormatError, find_config_near, given_checkpoint,
+                                                is_tensor_dict, torch_load)
 from speechslytherin.models.sep.sepmamba import PRESETS, SepMamba
 
 DEFAULT_SAMPLE_RATE = 8000  # every official setup is WSJ0-2mix at 8 kHz (resample_rate: 8000)
@@ -28,17 +28,12 @@ OFFICIAL_DEFAULTS = {
 }
 
 
-class OfficialFormatError(ValueError):
-    """An official file that does not look like a SepMamba checkpoint or config; says what was expected."""
-
-
 def find_checkpoint_file(path, ckpt_name=None):
     """The .pth file: `path` itself, or `ckpt_name` / best_model.pth / last_model.pth inside it."""
+    given = given_checkpoint(path, not_found="not found; give best_model.pth (or last_model.pth) or its run folder.")
+    if given:
+        return given
     path = os.fspath(path)
-    if os.path.isfile(path):
-        return path
-    if not os.path.isdir(path):
-        raise OfficialFormatError(f"{path}: not found; give best_model.pth (or last_model.pth) or its run folder.")
     names = (ckpt_name,) if ckpt_name else CHECKPOINT_NAMES
     for name in names:
         candidate = os.path.join(path, name)
@@ -50,14 +45,11 @@ def find_checkpoint_file(path, ckpt_name=None):
 def read_official_state_dict(path, ckpt_name=None):
     """(model state dict, checkpoint file) of an official checkpoint (or of a bare state dict)."""
     file = find_checkpoint_file(path, ckpt_name)
-    try:
-        ckpt = torch.load(file, map_location="cpu", weights_only=True)
-    except Exception as err:  # noqa: BLE001 - any failure: not a checkpoint we can read
-        raise OfficialFormatError(f"{file}: cannot be read as a torch checkpoint ({err}).") from None
+    ckpt = torch_load(file)
     if not isinstance(ckpt, dict):
         raise OfficialFormatError(f"{file}: expected a dict with 'model_state_dict', got {type(ckpt).__name__}.")
     state = ckpt.get("model_state_dict", ckpt)
-    if not isinstance(state, dict) or not state or not all(torch.is_tensor(v) for v in state.values()):
+    if not state or not is_tensor_dict(state):
         raise OfficialFormatError(
             f"{file}: no 'model_state_dict' of tensors (keys: {sorted(ckpt)[:8]}); the official train.py "
             f"saves {{epoch, model_state_dict, optimizer_state_dict, lr_scheduler}}.")
@@ -92,15 +84,7 @@ def args_from_official_config(path):
 
 def find_release_config(ckpt_path):
     """Hydra's ``.hydra/config.yaml`` of the run: beside the checkpoint or up to two folders above."""
-    folder = os.path.abspath(os.fspath(ckpt_path))
-    if os.path.isfile(folder):
-        folder = os.path.dirname(folder)
-    for _ in range(3):
-        candidate = os.path.join(folder, ".hydra", "config.yaml")
-        if os.path.isfile(candidate):
-            return candidate
-        folder = os.path.dirname(folder)
-    return None
+    return find_config_near(ckpt_path, (os.path.join(".hydra", "config.yaml"),), 3)
 
 
 def build_from_official_config(path):

@@ -19,6 +19,7 @@ import warnings
 import torch
 
 from speechslytherin.models.official_config import load_plain_yaml
+from speechslytherin.models.official_io import OfficialFormatError, find_config_near, given_checkpoint, preset_model
 from speechslytherin.models.sep.spmamba import PRESET_SAMPLE_RATES, PRESETS, SPMamba
 
 TASK = "sep"
@@ -35,23 +36,13 @@ ARG_NAMES = {"n_srcs": "n_src", "n_fft": "n_fft", "stride": "stride", "window": 
 UNUSED_ARGS = ("input_dim", "lstm_hidden_units", "use_builtin_complex", "sample_rate")
 
 
-class OfficialFormatError(ValueError):
-    """An official file that does not look like an SPMamba release; says what was expected."""
-
-
 def find_checkpoint_file(path, ckpt_name=None):
     """The checkpoint file: `path` itself, or in folder `path` the file `ckpt_name`, else
     best_model.pth, else the newest Lightning *.ckpt."""
+    given = given_checkpoint(path, ckpt_name)
+    if given:
+        return given
     path = os.fspath(path)
-    if os.path.isfile(path):
-        return path
-    if not os.path.isdir(path):
-        raise OfficialFormatError(f"{path}: no such file or folder.")
-    if ckpt_name:
-        candidate = os.path.join(path, ckpt_name)
-        if not os.path.isfile(candidate):
-            raise OfficialFormatError(f"{path}: no checkpoint named {ckpt_name!r} in it.")
-        return candidate
     for name in CHECKPOINT_FILES:
         if os.path.isfile(os.path.join(path, name)):
             return os.path.join(path, name)
@@ -102,14 +93,7 @@ def read_official_state_dict(path, ckpt_name=None):
 
 def find_release_config(ckpt_path):
     """The run's conf.yml beside the checkpoint (or in the folder given, or one folder up)."""
-    path = os.path.abspath(os.fspath(ckpt_path))
-    folder = path if os.path.isdir(path) else os.path.dirname(path)
-    for candidate_dir in (folder, os.path.dirname(folder)):
-        for name in CONFIG_FILES:
-            candidate = os.path.join(candidate_dir, name)
-            if os.path.isfile(candidate):
-                return candidate
-    return None
+    return find_config_near(ckpt_path, CONFIG_FILES, 2)
 
 
 def is_official_config(plain):
@@ -145,6 +129,4 @@ def build_from_official_config(path):
 
 
 def build_from_preset(name):
-    if name not in PRESETS:
-        raise OfficialFormatError(f"unknown SPMamba preset {name!r}; choose one of {sorted(PRESETS)}.")
-    return SPMamba.from_preset(name), PRESET_SAMPLE_RATES[name]
+    return preset_model(SPMamba, name, "SPMamba", sorted(PRESETS)), PRESET_SAMPLE_RATES[name]
