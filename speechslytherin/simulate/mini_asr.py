@@ -31,17 +31,18 @@ Audio is 16 kHz 16-bit FLAC. The set is built in a temporary folder and renamed 
 deterministic from the seed; a re-run with the same options does nothing.
 """
 
+import itertools
 import json
 import os
 import shutil
-import tempfile
-import time
 
 import numpy as np
 import soundfile as sf
 
 from speechslytherin.simulate import mini_corpus, voices
 from speechslytherin.simulate import text as sim_text
+from speechslytherin.simulate.derived_set import (build_in_place, finished_summary, load_mini_corpus, progress_items,
+                                                  resolve_folders)
 from speechslytherin.text.numbers import spell_digits
 from speechslytherin.utils.atomic import write_json_atomic, write_text_atomic
 
@@ -64,24 +65,6 @@ def transcript(text):
     return None if any(ch.isdigit() for ch in spelled) else spelled
 
 
-def _load_corpus(root):
-    marker = os.path.join(root, ".complete")
-    if not os.path.isfile(marker):
-        raise MiniAsrError(f"{root}: not a finished mini corpus (no .complete). Build it first: python -m "
-                           f"speechslytherin.bin.make_mini --out {root}")
-    with open(os.path.join(root, "utterances.json"), encoding="utf-8") as f:
-        utterances = json.load(f)
-    with open(os.path.join(root, "speakers.json"), encoding="utf-8") as f:
-        speakers = json.load(f)
-    with open(marker, encoding="utf-8") as f:
-        corpus_params = json.load(f).get("parameters", {})
-    splits = {u["split"] for u in utterances.values()}
-    if "tt_tts" not in splits:
-        raise MiniAsrError(f"{root}: the mini corpus has no tt_tts split (unseen TTS voices), which becomes "
-                           "test-clean. Rebuild it with --test-voices both (the default).")
-    return utterances, speakers, corpus_params
-
-
 def _parameters(corpus_params, seed, extra_train_utts, real_test_utts, prompt_text_utts):
     params = {"format_version": FORMAT_VERSION, "corpus": corpus_params, "seed": int(seed),
               "extra_train_utts": int(extra_train_utts), "real_test_utts": int(real_test_utts)}
@@ -90,21 +73,11 @@ def _parameters(corpus_params, seed, extra_train_utts, real_test_utts, prompt_te
     return params
 
 
-def _existing(out_dir, params):
-    """True if out_dir holds this set already; raises if it holds something else."""
-    marker = os.path.join(out_dir, ".complete")
-    if os.path.isfile(marker):
-        with open(marker, encoding="utf-8") as f:
-            found = json.load(f).get("parameters")
-        if found == params:
-            return True
-        raise MiniAsrError(f"{out_dir} already holds a mini ASR set made with other options or from another "
-                           f"corpus:\n  there: {json.dumps(found, sort_keys=True)[:300]}\n  asked: "
-                           f"{json.dumps(params, sort_keys=True)[:300]}\nChoose another --out or delete it.")
-    if os.path.exists(out_dir) and (not os.path.isdir(out_dir) or os.listdir(out_dir)):
-        raise MiniAsrError(f"{out_dir} exists and is not a finished mini ASR set (no .complete marker). "
-                           "Delete it or choose another --out.")
-    return False
+def _conflict(out_dir, params):
+    """The message for an out_dir that holds a mini ASR set made otherwise."""
+    return lambda found: (f"{out_dir} already holds a mini ASR set made with other options or from another "
+                          f"corpus:\n  there: {json.dumps(found, sort_keys=True)[:300]}\n  asked: "
+                          f"{json.dumps(params, sort_keys=True)[:300]}\nChoose another --out or delete it.")
 
 
 def _write_flac(path, wav_int16):
@@ -112,14 +85,9 @@ def _write_flac(path, wav_int16):
     sf.write(path, wav_int16, SAMPLE_RATE, subtype="PCM_16", format="FLAC")
 
 
-def _progress(items, enabled, desc):
-    if not enabled:
-        return items
-    try:
-        from tqdm import tqdm
-    except ImportError:
-        return items
-    return tqdm(items, desc=desc, unit="utt", leave=False)
+def _recorded_prompts(metas):
+    """{(prompt set folder, prompt name)} of the recorded (Asterisk) utterances among metas."""
+    return {(m["voice"], m.get("prompt")) for m in metas if m["engine"] == "asterisk"}
 
 
 def _is_english_real(utt):
@@ -127,28 +95,31 @@ def _is_english_real(utt):
 
 
 # ----------------------------------------------------------------------------- extra speech
+def _training_voice_streams(speakers, n_per_speaker, seed, stream_base, make_job):
+    """({code: n_per_speaker}, {code: endless iterator of make_job(spk, k, rng)}) for every training
+    TTS voice; voice number i draws from the random stream stream_base + i."""
+    def endless(spk, rng):
+        for k in itertools.count():
+            yield make_job(spk, k, rng)
+
+    codes = sorted(c for c, s in speakers.items() if s["split"] == "tr" and s["engine"] != "asterisk")
+    streams = {code: endless(dict(speakers[code], code=code), mini_corpus._rng(seed, stream_base + index))
+               for index, code in enumerate(codes)}
+    return {code: n_per_speaker for code in codes}, streams
+
+
 def _extra_tts_jobs(speakers, n_per_speaker, seed, workdir):
     """{code: iterator of synthesis jobs} for every training TTS voice (corpus machinery, new stream)."""
-    streams = {}
-    codes = sorted(c for c, s in speakers.items() if s["split"] == "tr" and s["engine"] != "asterisk")
-    for index, code in enumerate(codes):
-        spk = dict(speakers[code], code=code)
-        rng = mini_corpus._rng(seed, 7000 + index)
+    def make_job(spk, k, rng):
+        return mini_corpus._tts_job(spk, f"{spk['code']}x{k:05d}", rng, workdir)
 
-        def jobs(spk=spk, rng=rng):
-            k = 0
-            while True:
-                yield mini_corpus._tts_job(spk, f"{spk['code']}x{k:05d}", rng, workdir)
-                k += 1
-
-        streams[code] = jobs()
-    return {code: n_per_speaker for code in codes}, streams
+    return _training_voice_streams(speakers, n_per_speaker, seed, 7000, make_job)
 
 
 def _extra_prompt_jobs(speakers, utterances, seed):
     """Iterator of jobs reading further English prompts of the recorded people in tt."""
     inventory = voices.find_inventory()
-    used = {(u["voice"], u.get("prompt")) for u in utterances.values() if u["engine"] == "asterisk"}
+    used = _recorded_prompts(utterances.values())
     candidates = []
     for code in sorted(speakers):
         spk = speakers[code]
@@ -209,8 +180,8 @@ def _prompt_text_pool(utterances, test_metas):
     sentence is ever synthesized for training; long texts are cut into chunks of at most
     PROMPT_TEXT_MAX_WORDS words."""
     inventory = voices.find_inventory()
-    used = {(u["voice"], u.get("prompt")) for u in utterances.values() if u["engine"] == "asterisk"}
-    used |= {(m["voice"], m.get("prompt")) for m in test_metas}
+    used = _recorded_prompts(utterances.values())
+    used |= _recorded_prompts(test_metas)
     test_texts = {transcript(m["text"] or "") for m in test_metas}
     multi, single = set(), set()
     for prompt_set in inventory.prompt_sets:
@@ -239,26 +210,17 @@ def _prompt_text_jobs(speakers, pool, n_per_speaker, seed, workdir):
     """Synthesis jobs reading prompt texts (a multi-word prompt, or 3-6 one-word prompts in a row)
     with every training voice, with the corpus's per-utterance voice variation."""
     multi, single = pool
-    streams = {}
-    codes = sorted(c for c, s in speakers.items() if s["split"] == "tr" and s["engine"] != "asterisk")
-    for index, code in enumerate(codes):
-        spk = dict(speakers[code], code=code)
-        rng = mini_corpus._rng(seed, 8000 + index)
 
-        def jobs(spk=spk, rng=rng):
-            k = 0
-            while True:
-                job = mini_corpus._tts_job(spk, f"{spk['code']}q{k:05d}", rng, workdir)
-                if multi and (not single or rng.random() < 0.5):
-                    text = multi[int(rng.integers(len(multi)))]
-                else:
-                    text = " ".join(single[int(i)] for i in rng.integers(len(single), size=int(rng.integers(3, 7))))
-                job.update(raw_text=text.lower().capitalize() + ".", text=text.lower())
-                yield job
-                k += 1
+    def make_job(spk, k, rng):
+        job = mini_corpus._tts_job(spk, f"{spk['code']}q{k:05d}", rng, workdir)
+        if multi and (not single or rng.random() < 0.5):
+            text = multi[int(rng.integers(len(multi)))]
+        else:
+            text = " ".join(single[int(i)] for i in rng.integers(len(single), size=int(rng.integers(3, 7))))
+        job.update(raw_text=text.lower().capitalize() + ".", text=text.lower())
+        return job
 
-        streams[code] = jobs()
-    return {code: n_per_speaker for code in codes}, streams
+    return _training_voice_streams(speakers, n_per_speaker, seed, 8000, make_job)
 
 
 def _build(root, tmp, utterances, speakers, seed, extra_train_utts, real_test_utts, prompt_text_utts, jobs,
@@ -312,7 +274,7 @@ def _build(root, tmp, utterances, speakers, seed, extra_train_utts, real_test_ut
     source = {}
     items = [(key, k, item) for key in sorted(chapters) for k, item in enumerate(chapters[key])]
     lines = {}
-    for (subset, spk, chapter), k, (path, text, meta) in _progress(items, progress, "flac"):
+    for (subset, spk, chapter), k, (path, text, meta) in progress_items(items, progress, "flac"):
         uid = f"{spk}-{chapter}-{k:04d}"
         folder = os.path.join(base, subset, spk, chapter)
         wav, sr = sf.read(path, dtype="int16")
@@ -376,38 +338,24 @@ def _readme(params, counts, skipped):
 def make_mini_asr(root, out, seed=0, progress=True, extra_train_utts=DEFAULT_EXTRA_TRAIN,
                   real_test_utts=DEFAULT_REAL_TEST, prompt_text_utts=0, jobs=2, log=print):
     """Write the mini ASR set under `out` (LibriSpeech/<subset>/...); returns the .complete summary."""
-    root = os.path.abspath(os.fspath(root))
-    out = os.path.abspath(os.fspath(out))
-    if out == root or out.startswith(root + os.sep):
-        raise MiniAsrError(f"--out {out} is inside the mini corpus {root}; a corpus is never written into. "
-                           "Use a folder beside it, e.g. ../db/mini_asr.")
+    root, out = resolve_folders(root, out, MiniAsrError, "../db/mini_asr")
     if min(extra_train_utts, real_test_utts, prompt_text_utts) < 0:
         raise MiniAsrError("--extra-train-utts, --real-test-utts and --prompt-text-utts must be >= 0")
-    utterances, speakers, corpus_params = _load_corpus(root)
+    utterances, speakers, corpus_params = load_mini_corpus(root, MiniAsrError, with_speakers=True)
     params = _parameters(corpus_params, seed, extra_train_utts, real_test_utts, prompt_text_utts)
-    if _existing(out, params):
+    done = finished_summary(out, params, MiniAsrError, "mini ASR set", _conflict(out, params))
+    if done is not None:
         log(f"{out}: mini ASR set already complete; nothing to do.")
-        with open(os.path.join(out, ".complete"), encoding="utf-8") as f:
-            return json.load(f)
-    start = time.time()
-    parent = os.path.dirname(out)
-    os.makedirs(parent, exist_ok=True)
-    tmp = tempfile.mkdtemp(prefix=f".{os.path.basename(out)}.tmp-", dir=parent)
-    try:
+        return done
+
+    def fill(tmp):
         counts, skipped = _build(root, tmp, utterances, speakers, seed, extra_train_utts, real_test_utts,
                                  prompt_text_utts, int(jobs), progress, log)
-        summary = {"parameters": params, "counts": counts, "left_out": len(skipped),
-                   "seconds": round(time.time() - start, 2)}
         write_text_atomic(os.path.join(tmp, "README.txt"), _readme(params, counts, skipped))
-        write_json_atomic(os.path.join(tmp, ".complete"), summary)
-        os.chmod(tmp, 0o755)
-        if os.path.isdir(out):
-            os.rmdir(out)  # empty (checked)
-        os.rename(tmp, out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    log(f"{out}: mini ASR set in {summary['seconds']:.1f} s: {json.dumps(counts)}")
+        return {"parameters": params, "counts": counts, "left_out": len(skipped)}
+
+    summary = build_in_place(out, fill)
+    log(f"{out}: mini ASR set in {summary['seconds']:.1f} s: {json.dumps(summary['counts'])}")
     return summary
 
 

@@ -25,9 +25,9 @@ order, no randomness is drawn, `seed` is recorded only); a re-run with the same 
 import json
 import os
 import shutil
-import tempfile
-import time
 
+from speechslytherin.simulate.derived_set import (build_in_place, finished_summary, load_mini_corpus, progress_items,
+                                                  resolve_folders)
 from speechslytherin.text.numbers import spell_digits
 from speechslytherin.utils.atomic import write_json_atomic, write_text_atomic
 
@@ -40,39 +40,15 @@ class MiniTtsError(RuntimeError):
     """The mini corpus or the output folder is not usable as asked; the message says what to do."""
 
 
-def _load_corpus(root):
-    marker = os.path.join(root, ".complete")
-    if not os.path.isfile(marker):
-        raise MiniTtsError(f"{root}: not a finished mini corpus (no .complete). Build it first: python -m "
-                           f"speechslytherin.bin.make_mini --out {root}")
-    with open(os.path.join(root, "utterances.json"), encoding="utf-8") as f:
-        utterances = json.load(f)
-    with open(marker, encoding="utf-8") as f:
-        corpus_params = json.load(f).get("parameters", {})
-    if not any(u["split"] == "tt_tts" for u in utterances.values()):
-        raise MiniTtsError(f"{root}: the mini corpus has no tt_tts split (unseen TTS voices), which becomes "
-                           "test-clean. Rebuild it with --test-voices both (the default).")
-    return utterances, corpus_params
-
-
 def normalized_text(raw):
     """LibriTTS-style normalized text: the sentence with punctuation, digits spelled out."""
     return " ".join(spell_digits(str(raw)).split())
 
 
-def _existing(out_dir, params):
-    marker = os.path.join(out_dir, ".complete")
-    if os.path.isfile(marker):
-        with open(marker, encoding="utf-8") as f:
-            found = json.load(f).get("parameters")
-        if found == params:
-            return True
-        raise MiniTtsError(f"{out_dir} already holds a mini TTS set made with other options or from another corpus "
-                           f"(there: {json.dumps(found, sort_keys=True)[:200]}). Choose another --out or delete it.")
-    if os.path.exists(out_dir) and (not os.path.isdir(out_dir) or os.listdir(out_dir)):
-        raise MiniTtsError(f"{out_dir} exists and is not a finished mini TTS set (no .complete marker). "
-                           "Delete it or choose another --out.")
-    return False
+def _conflict(out_dir):
+    """The message for an out_dir that holds a mini TTS set made otherwise."""
+    return lambda found: (f"{out_dir} already holds a mini TTS set made with other options or from another corpus "
+                          f"(there: {json.dumps(found, sort_keys=True)[:200]}). Choose another --out or delete it.")
 
 
 def _build(root, tmp, utterances, min_test_utts, progress):
@@ -87,15 +63,8 @@ def _build(root, tmp, utterances, min_test_utts, progress):
         raise MiniTtsError(f"{root}: test voices {', '.join(sorted(short))} have fewer than {min_test_utts} "
                            "utterances (a prompt and targets are needed per voice); build a larger mini corpus.")
     items = [(key, k, utt) for key in sorted(by_speaker) for k, utt in enumerate(by_speaker[key])]
-    if progress:
-        try:
-            from tqdm import tqdm
-
-            items = tqdm(items, desc="mini-tts", unit="utt", leave=False)
-        except ImportError:
-            pass
     source, counts = {}, {}
-    for (split, spk), k, utt in items:
+    for (split, spk), k, utt in progress_items(items, progress, "mini-tts"):
         subset = SPLIT_TO_LIBRITTS[split]
         if "_" in spk:
             raise MiniTtsError(f"speaker code {spk!r} holds '_', which LibriTTS ids use as separator")
@@ -124,35 +93,22 @@ def _build(root, tmp, utterances, min_test_utts, progress):
 
 def make_mini_tts(root, out, seed=0, progress=True, min_test_utts=2, log=print):
     """Write the mini TTS set under `out` (LibriTTS/<split>/...); returns the .complete summary."""
-    root = os.path.abspath(os.fspath(root))
-    out = os.path.abspath(os.fspath(out))
-    if out == root or out.startswith(root + os.sep):
-        raise MiniTtsError(f"--out {out} is inside the mini corpus {root}; a corpus is never written into. "
-                           "Use a folder beside it, e.g. ../db/mini_tts.")
-    utterances, corpus_params = _load_corpus(root)
+    root, out = resolve_folders(root, out, MiniTtsError, "../db/mini_tts")
+    utterances, _, corpus_params = load_mini_corpus(root, MiniTtsError)
     params = {"format_version": FORMAT_VERSION, "corpus": corpus_params, "seed": int(seed),
               "min_test_utts": int(min_test_utts)}
-    if _existing(out, params):
+    done = finished_summary(out, params, MiniTtsError, "mini TTS set", _conflict(out))
+    if done is not None:
         log(f"{out}: mini TTS set already complete; nothing to do.")
-        with open(os.path.join(out, ".complete"), encoding="utf-8") as f:
-            return json.load(f)
-    start = time.time()
-    parent = os.path.dirname(out)
-    os.makedirs(parent, exist_ok=True)
-    tmp = tempfile.mkdtemp(prefix=f".{os.path.basename(out)}.tmp-", dir=parent)
-    try:
+        return done
+
+    def fill(tmp):
         counts = _build(root, tmp, utterances, int(min_test_utts), progress)
-        summary = {"parameters": params, "counts": counts, "seconds": round(time.time() - start, 2)}
         write_text_atomic(os.path.join(tmp, "README.txt"), __doc__.strip() + "\n\ncounts: " + json.dumps(counts) + "\n")
-        write_json_atomic(os.path.join(tmp, ".complete"), summary)
-        os.chmod(tmp, 0o755)
-        if os.path.isdir(out):
-            os.rmdir(out)  # empty (checked)
-        os.rename(tmp, out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    log(f"{out}: mini TTS set in {summary['seconds']:.1f} s: {json.dumps(counts)}")
+        return {"parameters": params, "counts": counts}
+
+    summary = build_in_place(out, fill)
+    log(f"{out}: mini TTS set in {summary['seconds']:.1f} s: {json.dumps(summary['counts'])}")
     return summary
 
 
