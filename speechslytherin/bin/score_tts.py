@@ -16,13 +16,13 @@ import sys
 
 
 def build_parser():
+    from speechslytherin.scoring.cli_options import add_results_md_options
+
     p = argparse.ArgumentParser(prog="python -m speechslytherin.bin.score_tts", description=__doc__.split("\n")[0])
     p.add_argument("--ref", required=True, help="test manifest of stage 2 (data/tt.json)")
     p.add_argument("--syn", required=True, help="folder of synthesized <id>.wav")
     p.add_argument("--out", required=True, help="folder for scores.csv and summary.json")
-    p.add_argument("--exp-name", default=None, help="name in RESULTS.md (default: the exp folder name)")
-    p.add_argument("--test-set", default=None, help="table name in RESULTS.md (default: the manifest's name)")
-    p.add_argument("--results-md", default=None, help="RESULTS.md (or its recipe folder) to regenerate")
+    add_results_md_options(p)
     p.add_argument("--asr", default="auto", choices=("auto", "model", "pocketsphinx", "none"),
                    help="WER scorer (auto: --asr-model if given, else pocketsphinx if installed)")
     p.add_argument("--asr-model", default=None, help="the toolkit's ASR model file (model.pt)")

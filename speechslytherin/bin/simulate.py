@@ -7,31 +7,22 @@ new folder, written in the layout of the real corpus. Each kind adds its own opt
 `--kind NAME --help` lists them. Re-running with the same options does nothing.
 """
 
-import argparse
 import sys
 
 from speechslytherin import simulate
+from speechslytherin.utils.registry_cli import parse_plugin_args
 
 
-def main(argv=None):
-    argv = sys.argv[1:] if argv is None else argv
-    first = argparse.ArgumentParser(add_help=False)
-    first.add_argument("--kind", choices=simulate.kinds())
-    known, _ = first.parse_known_args(argv)
-
-    parser = argparse.ArgumentParser(prog="python -m speechslytherin.bin.simulate",
-                                     description=__doc__.split("\n")[0])
-    parser.add_argument("--kind", required=True, choices=simulate.kinds())
+def _common_options(parser):
     parser.add_argument("--root", required=True, help="source corpus folder (read only)")
     parser.add_argument("--out", required=True, help="output folder (created)")
     parser.add_argument("--seed", type=int, default=0, help="everything random follows this seed")
     parser.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bar")
-    make_fn = None
-    if known.kind:
-        make_fn, add_arguments = simulate.get(known.kind)
-        add_arguments(parser.add_argument_group(f"{known.kind} options"))
-    args = vars(parser.parse_args(argv))
-    args.pop("kind")
+
+
+def main(argv=None):
+    _, make_fn, args = parse_plugin_args(argv, "python -m speechslytherin.bin.simulate", __doc__.split("\n")[0],
+                                         "--kind", simulate.kinds(), simulate.get, _common_options)
     try:
         make_fn(args.pop("root"), args.pop("out"), **args)
     except (ValueError, OSError, RuntimeError) as err:

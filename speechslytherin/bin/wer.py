@@ -14,17 +14,14 @@ import sys
 
 
 def build_parser():
+    from speechslytherin.scoring.cli_options import add_results_md_options
+
     p = argparse.ArgumentParser(prog="python -m speechslytherin.bin.wer", description=__doc__.split("\n")[0])
     p.add_argument("--ref", required=True, help="reference manifest (id -> {\"text\", ...})")
     p.add_argument("--hyp", required=True, help="hypotheses.json (id -> text) or its folder")
     p.add_argument("--out", required=True, help="folder for wer.csv and summary.json")
-    p.add_argument("--exp-name", default=None, help="name in RESULTS.md (default: the exp folder name)")
-    p.add_argument("--test-set", default=None, help="table name in RESULTS.md (default: the manifest's name)")
-    p.add_argument("--results-md", default=None,
-                   help="RESULTS.md file (or the recipe folder holding it) to regenerate from "
-                        "<its folder>/exp/*/score_*/summary.json (default: inferred from --out)")
+    add_results_md_options(p)
     return p
-
 
 
 def main(argv=None):

@@ -112,17 +112,18 @@ def validate_entry(where, entry, kind=None, check_placeholders=True):
     return kind
 
 
-def read_json_object(path, missing, redo):
-    """A JSON file holding an object (id -> entry); `missing` / `redo` finish the error messages."""
+def read_json_object(path, missing, redo, error=ManifestError, expected="id -> entry"):
+    """A JSON file holding an object (`expected`, e.g. id -> entry); `missing` / `redo` finish the
+    messages of the `error` raised when the file is absent / not JSON."""
     if not os.path.isfile(path):
-        raise ManifestError(f"{path}: {missing}")
+        raise error(f"{path}: {missing}")
     try:
         with open(path, encoding="utf-8") as f:
             data = json.load(f)
     except json.JSONDecodeError as err:
-        raise ManifestError(f"{path}: not valid JSON ({err}). {redo}") from None
+        raise error(f"{path}: not valid JSON ({err}). {redo}") from None
     if not isinstance(data, dict):
-        raise ManifestError(f"{path}: expected a JSON object id -> entry, got {type(data).__name__}.")
+        raise error(f"{path}: expected a JSON object {expected}, got {type(data).__name__}.")
     return data
 
 

@@ -17,10 +17,10 @@ and the table columns RESULTS.md shows).
 
 import csv
 import io
-import json
 import os
 import re
 
+from speechslytherin.data.manifest import read_json_object
 from speechslytherin.utils.atomic import write_json_atomic, write_text_atomic
 
 COLUMNS = [["wer", "WER %"], ["cer", "CER %"], ["sub", "Sub %"], ["del", "Del %"], ["ins", "Ins %"]]
@@ -81,8 +81,6 @@ def score_utterance(ref, hyp):
 
 def load_references(ref_path):
     """{id: text} from a manifest whose entries have "text"."""
-    from speechslytherin.data.manifest import read_json_object
-
     data = read_json_object(ref_path, missing="reference manifest not found. Run data preparation first.",
                             redo="Re-run data preparation.")
     refs = {}
@@ -100,15 +98,8 @@ def load_hypotheses(hyp_path):
     """{id: text} from hypotheses.json (or a folder holding it)."""
     if os.path.isdir(hyp_path):
         hyp_path = os.path.join(hyp_path, "hypotheses.json")
-    if not os.path.isfile(hyp_path):
-        raise HypothesisError(f"{hyp_path}: hypotheses not found. Run the decoding stage (bin/transcribe) first.")
-    try:
-        with open(hyp_path, encoding="utf-8") as f:
-            data = json.load(f)
-    except json.JSONDecodeError as err:
-        raise HypothesisError(f"{hyp_path}: not valid JSON ({err}). Re-run decoding.") from None
-    if not isinstance(data, dict):
-        raise HypothesisError(f"{hyp_path}: expected a JSON object id -> text, got {type(data).__name__}.")
+    data = read_json_object(hyp_path, missing="hypotheses not found. Run the decoding stage (bin/transcribe) first.",
+                            redo="Re-run decoding.", error=HypothesisError, expected="id -> text")
     bad = [uid for uid, text in data.items() if not isinstance(text, str)]
     if bad:
         raise HypothesisError(f"{hyp_path}: id '{bad[0]}' (and {len(bad) - 1} more) has no text string; expected "
