@@ -2,41 +2,22 @@
 
 import json
 import os
-import stat
 
 import pytest
 
 from fake_corpus import make_echo2mix_tree, tone, write_wav
+from prepare_helpers import corpus_fixture, prepare_read_only
 from speechslytherin.data.manifest import load_manifest
 from speechslytherin.prepare.common import PrepareError
 from speechslytherin.prepare.echo2mix import prepare_echo2mix
 
 
-def snapshot(root):
-    return {os.path.join(d, f): os.stat(os.path.join(d, f)).st_mtime_ns for d, _, fs in os.walk(root) for f in fs}
-
-
-def set_readonly(root, readonly=True):
-    for d, dirs, files in os.walk(root):
-        for p in [d] + [os.path.join(d, n) for n in dirs + files]:
-            mode = os.stat(p).st_mode
-            os.chmod(p, (mode & ~0o222) if readonly else (mode | stat.S_IWUSR))
-
-
-@pytest.fixture
-def corpus(tmp_path):
-    root = str(tmp_path / "Echo2Mix")
-    info = make_echo2mix_tree(root)
-    yield root, info
-    set_readonly(str(tmp_path), False)
+corpus = corpus_fixture(make_echo2mix_tree, "Echo2Mix")
 
 
 def test_reverberant_targets_ids_and_read_only(corpus, tmp_path):
     root, info = corpus
-    before = snapshot(root)
-    set_readonly(root)
-    written = prepare_echo2mix(root, str(tmp_path / "data"))
-    assert snapshot(root) == before
+    written = prepare_read_only(prepare_echo2mix, root, str(tmp_path / "data"))
     for name, split in (("tr", "train"), ("cv", "val"), ("tt", "test")):
         assert sorted(load_manifest(written[name])) == sorted(info["ids"][split])
     uid = info["ids"]["test"][0]

@@ -1,43 +1,24 @@
 """prepare/libri2mix.py on fake trees in LibriMix's generated layout (read-only, as a shared corpus is)."""
 
 import os
-import stat
 
 import pytest
 import soundfile as sf
 
 from fake_corpus import make_libri2mix
+from prepare_helpers import corpus_fixture, prepare_read_only
 from speechslytherin.bin import prepare as prepare_cli
 from speechslytherin.data.manifest import load_manifest
 from speechslytherin.prepare.common import PrepareError
 from speechslytherin.prepare.libri2mix import prepare_libri2mix, speakers_of
 
 
-def snapshot(root):
-    return {os.path.join(d, f): os.stat(os.path.join(d, f)).st_mtime_ns for d, _, fs in os.walk(root) for f in fs}
-
-
-def set_readonly(root, readonly=True):
-    for d, dirs, files in os.walk(root):
-        for p in [d] + [os.path.join(d, n) for n in dirs + files]:
-            mode = os.stat(p).st_mode
-            os.chmod(p, (mode & ~0o222) if readonly else (mode | stat.S_IWUSR))
-
-
-@pytest.fixture
-def corpus(tmp_path):
-    root = str(tmp_path / "LibriMix")
-    info = make_libri2mix(root, counts={"train-100": 3, "train-360": 2, "dev": 2, "test": 2})
-    yield root, info
-    set_readonly(root, False)
+corpus = corpus_fixture(make_libri2mix, "LibriMix", counts={"train-100": 3, "train-360": 2, "dev": 2, "test": 2})
 
 
 def test_mix_clean_manifests_and_read_only_corpus(corpus, tmp_path, capsys):
     root, info = corpus
-    before = snapshot(root)
-    set_readonly(root)
-    written = prepare_libri2mix(root, str(tmp_path / "data"))
-    assert snapshot(root) == before
+    written = prepare_read_only(prepare_libri2mix, root, str(tmp_path / "data"))
     assert sorted(written) == ["cv", "tr", "tt"]
     assert "the standard corpus has 13900" in capsys.readouterr().err
     tr = load_manifest(written["tr"])

@@ -1,41 +1,22 @@
 """prepare/wham.py on a fake tree in the wham_scripts layout."""
 
 import os
-import stat
 
 import pytest
 
 from fake_corpus import make_wham
+from prepare_helpers import corpus_fixture, prepare_read_only
 from speechslytherin.data.manifest import load_manifest
 from speechslytherin.prepare.common import PrepareError
 from speechslytherin.prepare.wham import prepare_wham
 
 
-def snapshot(root):
-    return {os.path.join(d, f): os.stat(os.path.join(d, f)).st_mtime_ns for d, _, fs in os.walk(root) for f in fs}
-
-
-def set_readonly(root, readonly=True):
-    for d, dirs, files in os.walk(root):
-        for p in [d] + [os.path.join(d, n) for n in dirs + files]:
-            mode = os.stat(p).st_mode
-            os.chmod(p, (mode & ~0o222) if readonly else (mode | stat.S_IWUSR))
-
-
-@pytest.fixture
-def corpus(tmp_path):
-    root = str(tmp_path / "wham")
-    info = make_wham(root)
-    yield root, info
-    set_readonly(root, False)
+corpus = corpus_fixture(make_wham, "wham")
 
 
 def test_mix_both_with_clean_targets_and_noise(corpus, tmp_path, capsys):
     root, info = corpus
-    before = snapshot(root)
-    set_readonly(root)
-    written = prepare_wham(root, str(tmp_path / "data"))
-    assert snapshot(root) == before
+    written = prepare_read_only(prepare_wham, root, str(tmp_path / "data"))
     assert "the standard corpus has 20000" in capsys.readouterr().err
     tt = load_manifest(written["tt"])
     assert list(tt) == sorted(info["ids"]["tt"])

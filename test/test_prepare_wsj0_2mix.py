@@ -1,11 +1,11 @@
 import os
-import stat
 
 import numpy as np
 import pytest
 import soundfile as sf
 
 from fake_corpus import make_wsj0_2mix, tone, write_wav
+from prepare_helpers import corpus_fixture, prepare_read_only
 from speechslytherin.bin import prepare as prepare_cli
 from speechslytherin.data.dynamic_mixing import DynamicMixingDataset
 from speechslytherin.data.manifest import load_manifest
@@ -15,39 +15,13 @@ from speechslytherin.prepare.common import PrepareError
 from speechslytherin.prepare.wsj0_2mix import prepare_mini, prepare_wsj0_2mix, speakers_of
 
 
-def snapshot(root):
-    out = {}
-    for d, _, files in os.walk(root):
-        for f in files:
-            p = os.path.join(d, f)
-            st = os.stat(p)
-            out[p] = (st.st_size, st.st_mtime_ns)
-    return out
-
-
-def set_readonly(root, readonly=True):
-    for d, dirs, files in os.walk(root):
-        for name in dirs + files + [""]:
-            p = os.path.join(d, name) if name else d
-            mode = os.stat(p).st_mode
-            os.chmod(p, (mode & ~0o222) if readonly else (mode | stat.S_IWUSR))
-
-
-@pytest.fixture
-def corpus(tmp_path):
-    root = str(tmp_path / "wsj0-mix")
-    info = make_wsj0_2mix(root)
-    yield root, info
-    set_readonly(root, False)
+corpus = corpus_fixture(make_wsj0_2mix, "wsj0-mix")
 
 
 def test_prepare_writes_manifests_and_never_touches_root(corpus, tmp_path, capsys):
     root, info = corpus
-    before = snapshot(root)
-    set_readonly(root)
     out = str(tmp_path / "data")
-    written = prepare_wsj0_2mix(root, out, pool=info["pool"])
-    assert snapshot(root) == before
+    written = prepare_read_only(prepare_wsj0_2mix, root, out, pool=info["pool"])
     assert sorted(written) == ["cv", "dm_pool", "tr", "tt"]
     err = capsys.readouterr().err
     assert "the standard corpus has 20000" in err and "the standard corpus has 3000" in err
