@@ -7,32 +7,23 @@ import os
 import pytest
 import soundfile as sf
 
+from mini_set_helpers import make_beside, tiny_mini
+from recipe_helpers import snapshot
 from speechslytherin.bin import simulate as simulate_cli
-from speechslytherin.bin.make_mini import main as make_mini_main
 from speechslytherin.data.manifest import load_manifest
 from speechslytherin.prepare.librispeech import prepare_librispeech
 from speechslytherin.simulate.mini_asr import MiniAsrError, make_mini_asr, transcript
 
 
-def snapshot(root):
-    return {os.path.join(d, f): os.stat(os.path.join(d, f)).st_mtime_ns
-            for d, _, files in os.walk(root) for f in files}
-
-
 @pytest.fixture(scope="module")
 def mini(tmp_path_factory):
-    root = tmp_path_factory.mktemp("mini_asr") / "mini"
-    assert make_mini_main(["--out", str(root), "--scale", "tiny", "--no-progress"]) == 0
-    return root
+    return tiny_mini(tmp_path_factory, "mini_asr")
 
 
 @pytest.fixture(scope="module")
 def asr_set(mini, tmp_path_factory):
     out = tmp_path_factory.mktemp("mini_asr_out") / "mini_asr"
-    before = snapshot(mini)
-    summary = make_mini_asr(mini, out, extra_train_utts=2, real_test_utts=5, progress=False, log=lambda m: None)
-    assert snapshot(mini) == before  # the corpus is never written into
-    return out, summary
+    return make_beside(make_mini_asr, mini, out, extra_train_utts=2, real_test_utts=5)
 
 
 def read_trans(folder):

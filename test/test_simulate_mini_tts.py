@@ -5,27 +5,21 @@ import os
 
 import pytest
 
+from mini_set_helpers import make_beside, tiny_mini
 from recipe_helpers import snapshot
 from speechslytherin.bin import simulate as simulate_cli
-from speechslytherin.bin.make_mini import main as make_mini_main
 from speechslytherin.prepare.libritts import prepare_libritts
 from speechslytherin.simulate.mini_tts import MiniTtsError, make_mini_tts
 
 
 @pytest.fixture(scope="module")
 def mini(tmp_path_factory):
-    root = tmp_path_factory.mktemp("mini_tts") / "mini"
-    assert make_mini_main(["--out", str(root), "--scale", "tiny", "--no-progress"]) == 0
-    return root
+    return tiny_mini(tmp_path_factory, "mini_tts")
 
 
 @pytest.fixture(scope="module")
 def tts_set(mini, tmp_path_factory):
-    out = tmp_path_factory.mktemp("mini_tts_out") / "mini_tts"
-    before = snapshot(mini)
-    summary = make_mini_tts(mini, out, progress=False, log=lambda m: None)
-    assert snapshot(mini) == before  # the corpus is never written into
-    return out, summary
+    return make_beside(make_mini_tts, mini, tmp_path_factory.mktemp("mini_tts_out") / "mini_tts")
 
 
 def test_layout_and_texts(mini, tts_set):
