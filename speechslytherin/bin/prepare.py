@@ -9,7 +9,7 @@ Each corpus adds its own options; `--corpus NAME --help` lists them.
 import sys
 
 from speechslytherin import prepare
-from speechslytherin.utils.registry_cli import parse_plugin_args
+from speechslytherin.utils.plugins import parse_plugin_args
 
 
 def _common_options(parser):

@@ -10,7 +10,7 @@ new folder, written in the layout of the real corpus. Each kind adds its own opt
 import sys
 
 from speechslytherin import simulate
-from speechslytherin.utils.registry_cli import parse_plugin_args
+from speechslytherin.utils.plugins import parse_plugin_args
 
 
 def _common_options(parser):

@@ -5,10 +5,10 @@ by adding a module with both and one line here; `python -m speechslytherin.bin.p
 <name>` then offers its options.
 """
 
-import importlib
+from speechslytherin.utils.plugins import LazyRegistry
 
 # name -> (module, prepare function, argument function)
-_REGISTRY = {
+_REGISTRY = LazyRegistry("corpus", {
     "wsj0-2mix": ("speechslytherin.prepare.wsj0_2mix", "prepare_wsj0_2mix", "add_wsj0_2mix_arguments"),
     "mini": ("speechslytherin.prepare.wsj0_2mix", "prepare_mini", "add_wsj0_2mix_arguments"),
     "libri2mix": ("speechslytherin.prepare.libri2mix", "prepare_libri2mix", "add_libri2mix_arguments"),
@@ -17,22 +17,7 @@ _REGISTRY = {
     "voicebank": ("speechslytherin.prepare.voicebank", "prepare_voicebank", "add_voicebank_arguments"),
     "librispeech": ("speechslytherin.prepare.librispeech", "prepare_librispeech", "add_librispeech_arguments"),
     "libritts": ("speechslytherin.prepare.libritts", "prepare_libritts", "add_libritts_arguments"),
-}
-
-
-def corpora():
-    return sorted(_REGISTRY)
-
-
-def register(name, module, prepare_fn, add_arguments_fn):
-    """Add a corpus (module path and function names, imported only when used)."""
-    _REGISTRY[name] = (module, prepare_fn, add_arguments_fn)
-
-
-def get(name):
-    """(prepare function, add_arguments function) for a corpus name."""
-    if name not in _REGISTRY:
-        raise KeyError(f"unknown corpus '{name}'; known: {', '.join(corpora())}")
-    module, prepare_fn, add_fn = _REGISTRY[name]
-    mod = importlib.import_module(module)
-    return getattr(mod, prepare_fn), getattr(mod, add_fn)
+})
+corpora = _REGISTRY.names  # sorted corpus names
+register = _REGISTRY.register  # register(name, module, prepare_fn, add_arguments_fn)
+get = _REGISTRY.get  # (prepare function, add_arguments function) for a corpus name

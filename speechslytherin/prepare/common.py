@@ -140,3 +140,15 @@ def write_manifests(out_dir, manifests, describe):
 def sizes(manifests, label=lambda name: name):
     """'tr 20000, cv 5000, tt 3000' for the verify-only log line."""
     return ", ".join(f"{label(name)} {len(entries)}" for name, entries in manifests.items())
+
+
+def report_and_write(out_dir, manifests, problems, title, verify_only, describe, verified_as=None,
+                     label=lambda name: name):
+    """The last step of a preparation: raise the problems found (report, under `title`), then log what
+    was verified and write nothing (verify_only; returns {}) or write the manifests (write_manifests).
+    verified_as: the log line's subject (default: title); label: how a manifest is named in it."""
+    report(problems, title)
+    if verify_only:
+        log(f"{verified_as or title}: verified ({sizes(manifests, label)}); nothing written")
+        return {}
+    return write_manifests(out_dir, manifests, describe)

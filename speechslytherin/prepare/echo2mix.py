@@ -17,8 +17,7 @@ The id of a mixture is its folder path below the split joined with '-' (plus the
 import json
 import os
 
-from speechslytherin.prepare.common import (PrepareError, check_root_and_out, list_dirs, log, report, sizes,
-                                            write_manifests)
+from speechslytherin.prepare.common import PrepareError, check_root_and_out, list_dirs, log, report_and_write
 from speechslytherin.prepare.mixtree import equal_length, mixture_entry
 
 SPLITS = {"tr": "train", "cv": "val", "tt": "test"}
@@ -120,12 +119,12 @@ def prepare_echo2mix(root, out_dir, sample_rate=16000, verify_only=False, pool_o
                            f"{', '.join(list_dirs(base)) or 'none'}); expected {', '.join(splits.values())}.")
     problems = []
     manifests = {name: scan_split(os.path.join(base, split), sample_rate, problems) for name, split in splits.items()}
-    report(problems, f"Echo2Mix at {base}")
-    if verify_only:
-        log(f"Echo2Mix at {base}: verified ({sizes(manifests, splits.get)}); nothing written")
-        return {}
-    return write_manifests(out_dir, manifests, lambda name, entries, hours:
-                           f"{len(entries)} mixtures, {hours:.2f} h (from {splits[name]}/)")
+
+    def describe(name, entries, hours):
+        return f"{len(entries)} mixtures, {hours:.2f} h (from {splits[name]}/)"
+
+    return report_and_write(out_dir, manifests, problems, f"Echo2Mix at {base}", verify_only, describe,
+                            label=splits.get)
 
 
 def add_echo2mix_arguments(parser):

@@ -15,9 +15,8 @@ tt = test. mix_both entries carry the noise file as `noise`; the targets are alw
 import csv
 import os
 
-from speechslytherin.prepare.common import (PrepareError, check_root_and_out, list_dirs, log, report,
-                                            sizes, warn, write_manifests)
-from speechslytherin.prepare.mixtree import rate_mode_folders, scan_mix_subset
+from speechslytherin.prepare.common import PrepareError, check_root_and_out, list_dirs, log, report_and_write, warn
+from speechslytherin.prepare.mixtree import mixtures_line, rate_mode_folders, scan_mix_subset
 
 EXPECTED_COUNTS = {"train-100": 13900, "train-360": 50800, "dev": 3000, "test": 3000}
 TRAIN_SETS = {"train-100": ("train-100",), "train-360": ("train-360",), "train-460": ("train-100", "train-360")}
@@ -109,12 +108,9 @@ def prepare_libri2mix(root, out_dir, sample_rate=8000, mode="min", mix_type="mix
             entries.update(scan_mix_subset(base, subset, mix_type, sample_rate, problems, expected_counts, ids=ids,
                                            lengths=lengths, speakers=speakers_of))
         manifests[name] = entries
-    report(problems, f"Libri2Mix at {base} ({mix_type})")
-    if verify_only:
-        log(f"Libri2Mix at {base} ({mix_type}, tr = {train_set}): verified ({sizes(manifests)}); nothing written")
-        return {}
-    return write_manifests(out_dir, manifests, lambda name, entries, hours:
-                           f"{len(entries)} mixtures, {hours:.2f} h ({mix_type})")
+    return report_and_write(out_dir, manifests, problems, f"Libri2Mix at {base} ({mix_type})", verify_only,
+                            describe=mixtures_line(mix_type),
+                            verified_as=f"Libri2Mix at {base} ({mix_type}, tr = {train_set})")
 
 
 def add_libri2mix_arguments(parser):

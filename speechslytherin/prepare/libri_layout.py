@@ -7,7 +7,7 @@ name into the messages.
 
 import os
 
-from speechslytherin.prepare.common import PrepareError, header, list_dirs
+from speechslytherin.prepare.common import PrepareError, check_count, header, list_dirs
 
 TRAIN_PARTS = ("train-clean-100", "train-clean-360", "train-other-500")
 DEV_PARTS = ("dev-clean", "dev-other")
@@ -57,6 +57,16 @@ def chapters(part_dir):
     for spk in list_dirs(part_dir):
         for chapter in list_dirs(os.path.join(part_dir, spk)):
             yield spk, chapter, os.path.join(part_dir, spk, chapter)
+
+
+def scan_parts(base, parts, scan, expected_counts, problems):
+    """{part: scan(base, part, problems)} for each part, warning when a part's size is not the
+    released corpus's (expected_counts: {part: utterances})."""
+    scanned = {s: scan(base, s, problems) for s in parts}
+    for s, items in scanned.items():
+        if items:
+            check_count(os.path.join(base, s), len(items), expected_counts.get(s))
+    return scanned
 
 
 def check_chapter_headers(paths, problems, expected_sr=None):

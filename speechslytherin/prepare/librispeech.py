@@ -19,7 +19,7 @@ apostrophes). The mini ASR set (`bin/simulate --kind mini-asr`) is written in th
 import os
 
 from speechslytherin.prepare import libri_layout
-from speechslytherin.prepare.common import (PrepareError, check_count, check_root_and_out, header, list_files, log,
+from speechslytherin.prepare.common import (PrepareError, check_root_and_out, header, list_files, log,
                                             report, warn, write_manifest)
 from speechslytherin.prepare.header_cache import DurationCache, read_cached
 
@@ -144,10 +144,7 @@ def prepare_librispeech(root, out_dir, train_sets="960", valid_sets=DEFAULT_VALI
             warn(f"LibriSpeech at {base}: test subset {s} not found; it is skipped (no {manifest_name(s)}.json).")
     subsets = list(dict.fromkeys(required + tests))
     problems = []
-    scanned = {s: scan_subset(base, s, problems) for s in subsets}
-    for s, items in scanned.items():
-        if items:
-            check_count(os.path.join(base, s), len(items), EXPECTED_COUNTS.get(s))
+    scanned = libri_layout.scan_parts(base, subsets, scan_subset, EXPECTED_COUNTS, problems)
     report(problems, f"LibriSpeech at {base}")
     if verify_only:
         for items in scanned.values():

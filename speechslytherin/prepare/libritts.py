@@ -21,7 +21,7 @@ Durations come from the headers and are cached under OUT/.cache/ (resumable).
 import os
 
 from speechslytherin.prepare import libri_layout
-from speechslytherin.prepare.common import (PrepareError, check_count, check_root_and_out, header, list_files, log,
+from speechslytherin.prepare.common import (PrepareError, check_root_and_out, header, list_files, log,
                                             report, warn, write_manifest)
 from speechslytherin.prepare.header_cache import DurationCache, read_cached
 
@@ -123,10 +123,7 @@ def prepare_libritts(root, out_dir, train_sets="960", valid_sets=DEFAULT_VALID, 
                            f"{train_sets}, --valid-sets and --test-sets); present: {', '.join(present) or 'none'}. "
                            f"Download and unpack the missing tarballs (openslr resource 60) or choose other sets.{hint}")
     problems = []
-    scanned = {s: scan_split(base, s, problems) for s in needed}
-    for s, items in scanned.items():
-        if items:
-            check_count(os.path.join(base, s), len(items), EXPECTED_COUNTS.get(s))
+    scanned = libri_layout.scan_parts(base, needed, scan_split, EXPECTED_COUNTS, problems)
     report(problems, f"LibriTTS at {base}")
     if verify_only:
         rates = set()

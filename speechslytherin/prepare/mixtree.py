@@ -104,3 +104,8 @@ def scan_mix_subset(base, subset, mix_type, sample_rate, problems, expected_coun
     if entries:
         check_count(f"{base}/{subset}/{mix_type}", len(entries), (expected_counts or {}).get(subset))
     return entries
+
+
+def mixtures_line(note):
+    """describe() of write_manifests for a mixture set: 'N mixtures, H h (<note>)'."""
+    return lambda name, entries, hours: f"{len(entries)} mixtures, {hours:.2f} h ({note})"

@@ -12,9 +12,8 @@ Entries of mix_both carry the noise file as `noise`.
 
 import os
 
-from speechslytherin.prepare.common import (PrepareError, check_root_and_out, list_dirs, log, report,
-                                            sizes, write_manifests)
-from speechslytherin.prepare.mixtree import rate_mode_folders, scan_mix_subset
+from speechslytherin.prepare.common import PrepareError, check_root_and_out, list_dirs, log, report_and_write
+from speechslytherin.prepare.mixtree import mixtures_line, rate_mode_folders, scan_mix_subset
 from speechslytherin.prepare.wsj0_2mix import speakers_of
 
 EXPECTED_COUNTS = {"tr": 20000, "cv": 5000, "tt": 3000}
@@ -62,12 +61,8 @@ def prepare_wham(root, out_dir, sample_rate=8000, mode="min", mix_type="mix_both
     for subset in subsets:
         manifests[subset] = scan_mix_subset(base, subset, mix_type, sample_rate, problems, expected_counts,
                                             speakers=speakers_of)
-    report(problems, f"WHAM! at {base} ({mix_type})")
-    if verify_only:
-        log(f"WHAM! at {base} ({mix_type}): verified ({sizes(manifests)}); nothing written")
-        return {}
-    return write_manifests(out_dir, manifests, lambda name, entries, hours:
-                           f"{len(entries)} mixtures, {hours:.2f} h ({mix_type})")
+    return report_and_write(out_dir, manifests, problems, f"WHAM! at {base} ({mix_type})", verify_only,
+                            describe=mixtures_line(mix_type))
 
 
 def add_wham_arguments(parser):

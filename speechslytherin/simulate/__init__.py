@@ -6,29 +6,14 @@ mini set is written in the layout of the real corpus it stands for, so the real 
 `prepare` code reads it.
 """
 
-import importlib
+from speechslytherin.utils.plugins import LazyRegistry
 
-_KINDS = {
+_KINDS = LazyRegistry("simulation kind", {
     "mini-enh": ("speechslytherin.simulate.mini_enh", "make_mini_enh", "add_mini_enh_arguments"),
     "mini-asr": ("speechslytherin.simulate.mini_asr", "make_mini_asr", "add_mini_asr_arguments"),
     "mini-tts": ("speechslytherin.simulate.mini_tts", "make_mini_tts", "add_mini_tts_arguments"),
     "echo2mix": ("speechslytherin.simulate.echo2mix", "make_echo2mix", "add_echo2mix_arguments"),
-}
-
-
-def kinds():
-    return sorted(_KINDS)
-
-
-def register(name, module, make_fn, add_arguments_fn):
-    """Add a simulation kind (module path and function names)."""
-    _KINDS[name] = (module, make_fn, add_arguments_fn)
-
-
-def get(name):
-    """(make function, add_arguments function) for a kind."""
-    if name not in _KINDS:
-        raise KeyError(f"unknown simulation kind '{name}'; known: {', '.join(kinds())}")
-    module, make_fn, add_fn = _KINDS[name]
-    mod = importlib.import_module(module)
-    return getattr(mod, make_fn), getattr(mod, add_fn)
+})
+kinds = _KINDS.names  # sorted kind names
+register = _KINDS.register  # register(name, module, make_fn, add_arguments_fn)
+get = _KINDS.get  # (make function, add_arguments function) for a kind
