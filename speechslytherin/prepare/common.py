@@ -40,6 +40,12 @@ def ensure_outside(out_dir, root):
         )
 
 
+def require_choice(option, value, choices):
+    """Refuse an option value outside `choices` before anything is read."""
+    if value not in choices:
+        raise PrepareError(f"{option} {value!r}: choose one of {', '.join(choices)}")
+
+
 def check_root_and_out(root, out_dir, verify_only, root_hint, out_example="data/", what="corpus root"):
     """The checks every preparation starts with: the corpus root exists, an output folder is given
     (unless verify_only) and it lies outside the corpus."""

@@ -15,7 +15,8 @@ tt = test. mix_both entries carry the noise file as `noise`; the targets are alw
 import csv
 import os
 
-from speechslytherin.prepare.common import PrepareError, check_root_and_out, list_dirs, log, report_and_write, warn
+from speechslytherin.prepare.common import (PrepareError, check_root_and_out, list_dirs, log, report_and_write,
+                                            require_choice, warn)
 from speechslytherin.prepare.mixtree import mixtures_line, rate_mode_folders, scan_mix_subset
 
 EXPECTED_COUNTS = {"train-100": 13900, "train-360": 50800, "dev": 3000, "test": 3000}
@@ -82,10 +83,8 @@ def prepare_libri2mix(root, out_dir, sample_rate=8000, mode="min", mix_type="mix
     so nothing to do (recipe stage 2).
     """
     root = os.fspath(root)
-    if mix_type not in MIX_TYPES:
-        raise PrepareError(f"--mix-type {mix_type!r}: choose one of {', '.join(MIX_TYPES)}")
-    if train_set not in TRAIN_SETS:
-        raise PrepareError(f"--train-set {train_set!r}: choose one of {', '.join(TRAIN_SETS)}")
+    require_choice("--mix-type", mix_type, MIX_TYPES)
+    require_choice("--train-set", train_set, TRAIN_SETS)
     if pool_only:
         log("libri2mix: no dynamic-mixing pool (training uses the fixed mixtures); nothing to do")
         return {}

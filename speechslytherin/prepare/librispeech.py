@@ -22,15 +22,11 @@ from speechslytherin.prepare import libri_layout
 from speechslytherin.prepare.common import (PrepareError, check_root_and_out, header, list_files, log,
                                             report, warn, write_manifest)
 from speechslytherin.prepare.header_cache import DurationCache, read_cached
+from speechslytherin.prepare.libri_layout import DEV_PARTS, PARTS, TEST_PARTS, TRAIN_SETS
 
 SAMPLE_RATE = 16000
-TRAIN_SUBSETS = libri_layout.TRAIN_PARTS
-DEV_SUBSETS = libri_layout.DEV_PARTS
-TEST_SUBSETS = libri_layout.TEST_PARTS
-SUBSETS = libri_layout.PARTS
-TRAIN_SETS = libri_layout.TRAIN_SETS
 DEFAULT_VALID = ("dev-clean",)
-DEFAULT_TEST = DEV_SUBSETS + TEST_SUBSETS
+DEFAULT_TEST = DEV_PARTS + TEST_PARTS
 # utterances per subset in the released corpus (a different count only warns: partial copies work)
 EXPECTED_COUNTS = {
     "train-clean-100": 28539, "train-clean-360": 104014, "train-other-500": 148688,
@@ -180,9 +176,9 @@ def add_librispeech_arguments(parser):
                         help="hours of training speech: 100 (train-clean-100), 460 (+ train-clean-360), "
                              "960 (+ train-other-500); default 960 as the ConMamba paper")
     parser.add_argument("--valid-sets", dest="valid_sets", nargs="+", default=list(DEFAULT_VALID),
-                        choices=DEV_SUBSETS, help="subsets combined into cv.json (default dev-clean, as the "
+                        choices=DEV_PARTS, help="subsets combined into cv.json (default dev-clean, as the "
                                                   "official recipe)")
-    parser.add_argument("--test-sets", dest="test_sets", nargs="+", default=list(DEFAULT_TEST), choices=SUBSETS,
+    parser.add_argument("--test-sets", dest="test_sets", nargs="+", default=list(DEFAULT_TEST), choices=PARTS,
                         help="subsets written as their own manifests (dev_clean.json, ...); missing ones are "
                              "skipped with a warning")
     parser.add_argument("--jobs", type=int, default=4, help="threads reading audio headers")

@@ -24,12 +24,8 @@ from speechslytherin.prepare import libri_layout
 from speechslytherin.prepare.common import (PrepareError, check_root_and_out, header, list_files, log,
                                             report, warn, write_manifest)
 from speechslytherin.prepare.header_cache import DurationCache, read_cached
+from speechslytherin.prepare.libri_layout import PARTS, TRAIN_SETS
 
-TRAIN_SPLITS = libri_layout.TRAIN_PARTS
-DEV_SPLITS = libri_layout.DEV_PARTS
-TEST_SPLITS = libri_layout.TEST_PARTS
-SPLITS = libri_layout.PARTS
-TRAIN_SETS = libri_layout.TRAIN_SETS
 DEFAULT_VALID = ("dev-clean",)
 DEFAULT_TEST = ("test-clean",)
 MIN_DURATION, MAX_DURATION = 0.5, 14.0
@@ -178,9 +174,9 @@ def add_libritts_arguments(parser):
     parser.add_argument("--train-sets", dest="train_sets", default="960", choices=tuple(TRAIN_SETS),
                         help="training splits: 100 (train-clean-100), 460 (+ train-clean-360), 960 (+ "
                              "train-other-500; default, all of LibriTTS as VALL-E's LibriTTS runs)")
-    parser.add_argument("--valid-sets", dest="valid_sets", nargs="+", default=list(DEFAULT_VALID), choices=SPLITS,
+    parser.add_argument("--valid-sets", dest="valid_sets", nargs="+", default=list(DEFAULT_VALID), choices=PARTS,
                         help="splits combined into cv.json (default dev-clean)")
-    parser.add_argument("--test-sets", dest="test_sets", nargs="+", default=list(DEFAULT_TEST), choices=SPLITS,
+    parser.add_argument("--test-sets", dest="test_sets", nargs="+", default=list(DEFAULT_TEST), choices=PARTS,
                         help="splits combined into tt.json (default test-clean)")
     parser.add_argument("--min-duration", dest="min_duration", type=float, default=MIN_DURATION,
                         help=f"shortest utterance kept, seconds (default {MIN_DURATION})")

@@ -12,7 +12,8 @@ Entries of mix_both carry the noise file as `noise`.
 
 import os
 
-from speechslytherin.prepare.common import PrepareError, check_root_and_out, list_dirs, log, report_and_write
+from speechslytherin.prepare.common import (PrepareError, check_root_and_out, list_dirs, log, report_and_write,
+                                            require_choice)
 from speechslytherin.prepare.mixtree import mixtures_line, rate_mode_folders, scan_mix_subset
 from speechslytherin.prepare.wsj0_2mix import speakers_of
 
@@ -45,8 +46,7 @@ def prepare_wham(root, out_dir, sample_rate=8000, mode="min", mix_type="mix_both
     verify_only: check, write nothing (stage 0). pool_only: no dynamic-mixing pool here, nothing to do.
     """
     root = os.fspath(root)
-    if mix_type not in MIX_TYPES:
-        raise PrepareError(f"--mix-type {mix_type!r}: choose one of {', '.join(MIX_TYPES)}")
+    require_choice("--mix-type", mix_type, MIX_TYPES)
     if pool_only:
         log("wham: no dynamic-mixing pool (training uses the fixed noisy mixtures); nothing to do")
         return {}
