@@ -2,6 +2,9 @@
 state and the gradients of every input; dispatch; Mamba layers cpp vs torch."""
 
 import itertools
+import os
+import threading
+import time
 import warnings
 
 import pytest
@@ -261,3 +264,20 @@ def test_mamba_stack_cpp_equals_torch(monkeypatch, bidirectional):
     assert_close(res["cpp"][0], res["torch"][0], "stack out")
     for i, (a, b) in enumerate(zip(res["cpp"][1], res["torch"][1])):
         assert_close(a, b, f"stack grad {i}", rtol=3e-4)
+
+
+def test_a_lock_left_by_a_killed_build_is_cleared_and_a_fresh_one_waited_for(tmp_path):
+    wait_for_other_build = scan_cpp.wait_for_other_build
+    wait_for_other_build(str(tmp_path))  # no lock: returns at once
+    lock = tmp_path / "lock"
+    lock.touch()
+    old = time.time() - 3600
+    os.utime(lock, (old, old))
+    with pytest.warns(RuntimeWarning, match="never finished"):
+        wait_for_other_build(str(tmp_path), stale_seconds=600)
+    assert not lock.exists()
+    lock.touch()
+    threading.Timer(0.3, lock.unlink).start()  # another process finishing its build
+    started = time.time()
+    wait_for_other_build(str(tmp_path), stale_seconds=600, poll_seconds=0.05)
+    assert 0.25 < time.time() - started < 5 and not lock.exists()

@@ -4,7 +4,9 @@ Why: the ``torch`` impl spends most of its time dispatching one small op per tim
 fused loop keeps each lane's state in registers and is bound by its N exps per element instead.
 The kernel (csrc/selective_scan_cpu.cpp) is compiled with torch's JIT extension builder the
 first time it is needed (never at import), into the default torch extensions directory or
-``$SPEECHSLYTHERIN_EXT_DIR``; torch's file lock makes concurrent first uses safe. The build
+``$SPEECHSLYTHERIN_EXT_DIR``; torch's file lock makes concurrent first uses safe (a lock left
+behind by a process killed while building is cleared after ``STALE_LOCK_SECONDS``, where torch
+would wait on it forever). The build
 name carries a hash of the source, the flags and this CPU's feature flags, so a cache shared
 between machines never loads a binary built for other instructions (-march=native). If the
 build fails (no compiler, no ninja) the scan falls back to the ``torch`` impl with one warning.
@@ -33,6 +35,7 @@ _SOURCE = Path(__file__).resolve().parent / "csrc" / "selective_scan_cpu.cpp"
 _CFLAGS = ["-O3", "-march=native", "-fopenmp", "-fno-math-errno", "-fno-trapping-math", "-ffp-contract=fast",
            "-std=c++17"]
 _LDFLAGS = ["-fopenmp"]
+STALE_LOCK_SECONDS = 600.0  # a build takes about a minute; an older lock outlived a killed build
 _lock = threading.Lock()
 _state = {"module": None, "error": None, "warned": False, "build_seconds": None}
 
@@ -69,6 +72,28 @@ def _import_cpp_extension():
     return cpp_extension
 
 
+def wait_for_other_build(build_dir, stale_seconds=STALE_LOCK_SECONDS, poll_seconds=1.0):
+    """Wait while another process builds into build_dir; clear its lock once it is stale.
+
+    torch's builder waits for as long as the lock file exists, and a process killed while
+    building (a timeout, a Ctrl-C) never removes it, so every later run would hang silently."""
+    lock = os.path.join(build_dir, "lock")
+    while True:
+        try:
+            age = time.time() - os.path.getmtime(lock)
+        except OSError:
+            return  # no lock: nobody is building
+        if age > stale_seconds:
+            warnings.warn(f"removing {lock}: a build of the C++ scan started {age / 60:.0f} min ago and never "
+                          f"finished (its process was killed); building again.", RuntimeWarning, stacklevel=2)
+            try:
+                os.remove(lock)
+            except OSError:
+                pass
+            return
+        time.sleep(poll_seconds)
+
+
 def _compile():
     cpp_extension = _import_cpp_extension()
 
@@ -77,6 +102,10 @@ def _compile():
     if build_dir:
         build_dir = os.path.join(build_dir, name)
         os.makedirs(build_dir, exist_ok=True)
+    try:
+        wait_for_other_build(build_dir or cpp_extension._get_build_directory(name, False))
+    except AttributeError:  # a torch without that private helper: torch's own waiting only
+        pass
     t0 = time.perf_counter()
     module = cpp_extension.load(name=name, sources=[str(_SOURCE)], extra_cflags=_CFLAGS,
                                 extra_ldflags=_LDFLAGS, build_directory=build_dir, verbose=False)
