@@ -206,3 +206,43 @@ def test_bad_inputs_are_named():
         ASRModel(decoder=None, num_decoder_layers=4)
     with pytest.raises(ValueError, match="decoding"):
         tiny_model(30).decoding_options(beamsize=3)
+
+
+@pytest.mark.parametrize("ctc_weight", [0.0, 0.4])
+@pytest.mark.parametrize("eos_shift", [0.0, -4.0])
+def test_cached_mamba_beam_search_gives_the_uncached_hypotheses(ctc_weight, eos_shift):
+    """S2SMambaBeamSearcher (states cached, one token per step, states reordered with the beams)
+    against SpeechBrain's searcher that re-runs the decoder over the whole prefix every step.
+    eos_shift < 0 makes the random model's hypotheses run to the length limit (every step
+    prunes and reorders beams); 0 lets them end early at different lengths."""
+    from speechbrain.decoders import S2STransformerBeamSearcher
+    from speechbrain.decoders.scorer import CTCScorer, ScorerBuilder
+
+    from speechslytherin.models.asr.mamba_beam_search import S2SMambaBeamSearcher
+
+    torch.manual_seed(0)
+    model = tiny_model(30, decoder="mamba", num_decoder_layers=2, dropout=0.0).eval()
+    with torch.no_grad():
+        model.seq_lin.w.bias[model.eos_index] += eos_shift
+    enc = torch.randn(3, 30, 32)
+    wav_lens = torch.tensor([1.0, 0.8, 0.5])
+
+    def search(cls):
+        scorer = None
+        if ctc_weight:
+            scorer = ScorerBuilder(full_scorers=[CTCScorer(ctc_fc=model.ctc_lin, blank_index=0, eos_index=2)],
+                                   weights={"ctc": ctc_weight})
+        searcher = cls(modules=[model.transformer, model.seq_lin], bos_index=1, eos_index=2, min_decode_ratio=0.0,
+                       max_decode_ratio=1.0, beam_size=4, scorer=scorer)
+        with torch.no_grad():
+            return searcher(enc, wav_lens)
+
+    hyps, _, scores, log_probs = search(S2STransformerBeamSearcher)
+    cached_hyps, _, cached_scores, cached_log_probs = search(S2SMambaBeamSearcher)
+    assert cached_hyps == hyps
+    assert torch.allclose(cached_scores, scores, atol=1e-4)
+    assert torch.allclose(cached_log_probs, log_probs, atol=1e-4)
+    assert max(len(h) for h in hyps) > 5  # not a trivial search
+    with pytest.raises(ValueError, match="not a MambaDecoder"):
+        S2SMambaBeamSearcher(modules=[tiny_model(30).transformer, model.seq_lin], bos_index=1, eos_index=2,
+                             min_decode_ratio=0.0, max_decode_ratio=1.0, beam_size=2)

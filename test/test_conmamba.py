@@ -157,3 +157,22 @@ def test_output_shapes():
     assert enc.shape == (2, (frames + 3) // 4, 16)
     assert p_ctc.shape == (2, enc.shape[1], 30) and p_seq.shape == (2, 7, 30)
     assert torch.allclose(p_ctc.exp().sum(-1), torch.ones(2, enc.shape[1]), atol=1e-4)
+
+
+@pytest.mark.parametrize("normalize_before", [True, False])
+def test_mamba_decoder_step_by_step_equals_the_full_pass(normalize_before):
+    """Incremental decoding (memory read once, then one target position at a time with the
+    recurrent states) gives what the whole-target pass gives at every position."""
+    torch.manual_seed(0)
+    dec = MambaDecoder(2, 16, 32, normalize_before=normalize_before, mamba_config={"d_state": 4}).eval()
+    memory, tgt = torch.randn(2, 25, 16), torch.randn(2, 6, 16)
+    with torch.no_grad():
+        full, _, _ = dec(tgt, memory)
+        states, steps = dec.start(memory), []
+        for t in range(tgt.shape[1]):
+            out, states = dec.step(tgt[:, t:t + 1], states)
+            steps.append(out)
+        chunk, _ = dec.step(tgt[:, :4], dec.start(memory))  # several positions at once, too
+    assert torch.allclose(torch.cat(steps, dim=1), full, atol=1e-5)
+    assert torch.allclose(chunk, full[:, :4], atol=1e-5)
+    assert len(states) == 2 and all(len(layer_state) == 2 for layer_state in states)

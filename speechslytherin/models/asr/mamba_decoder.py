@@ -5,6 +5,11 @@ concatenation [encoder memory; target] of which only the last len(target) output
 (``cross_mamba``: the target positions have read the whole utterance), then the position-wise
 FFN. Three LayerNorms (eps 1e-6), pre-norm by default, dropout on each residual branch. The
 encoder memory is used whole (padding included), as in the official code.
+
+Both Mambas are causal, so decoding can be incremental: ``start(memory)`` runs each layer's
+cross Mamba over the memory once and keeps its recurrent state; ``step(tgt_t, states)`` then
+feeds one new target position through every layer with the states, and gives what ``forward``
+gives at that position (beam search: models/asr/mamba_beam_search.py).
 """
 
 import torch
@@ -48,6 +53,34 @@ class MambaDecoderLayer(nn.Module):
         tgt = self._sublayer(tgt, self.norm3, self.dropout3, self.pos_ffn)
         return tgt, None, None
 
+    # -- incremental decoding ------------------------------------------------------------------
+    def start(self, memory):
+        """State before the first target position: (self Mamba's zero state, cross Mamba's state
+        after reading the whole memory [batch, frames, d_model])."""
+        self_state = self.self_mamba.allocate_inference_state(memory.shape[0], dtype=memory.dtype)
+        cross_state = self.cross_mamba.allocate_inference_state(memory.shape[0], dtype=memory.dtype)
+        _, cross_state = self.cross_mamba.step(memory, cross_state)
+        return self_state, cross_state
+
+    def step(self, tgt, state):
+        """The next target positions [batch, T, d_model] given the state of all before them;
+        returns (output, new state), equal to ``forward`` on the whole target at those positions."""
+        self_state, cross_state = state
+        new = {}
+
+        def self_branch(t):
+            out, new["self"] = self.self_mamba.step(t, self_state)
+            return out
+
+        def cross_branch(t):
+            out, new["cross"] = self.cross_mamba.step(t, cross_state)
+            return out
+
+        tgt = self._sublayer(tgt, self.norm1, self.dropout1, self_branch)
+        tgt = self._sublayer(tgt, self.norm2, self.dropout2, cross_branch)
+        tgt = self._sublayer(tgt, self.norm3, self.dropout3, self.pos_ffn)
+        return tgt, (new["self"], new["cross"])
+
 
 class MambaDecoder(nn.Module):
     """Stack of Mamba decoder layers + LayerNorm; returns (output, [None], [None]) like
@@ -70,3 +103,22 @@ class MambaDecoder(nn.Module):
         for layer in self.layers:
             output, _, _ = layer(output, memory)
         return self.norm(output), [None], [None]
+
+    # -- incremental decoding ------------------------------------------------------------------
+    def start(self, memory):
+        """Per-layer states before the first target position (each layer has read ``memory``)."""
+        return [layer.start(memory) for layer in self.layers]
+
+    def step(self, tgt, states):
+        """(output [batch, T, d_model], new states) for the next T target positions."""
+        new_states = []
+        for layer, state in zip(self.layers, states):
+            tgt, state = layer.step(tgt, state)
+            new_states.append(state)
+        return self.norm(tgt), new_states
+
+
+def reorder_states(states, index):
+    """The decoder states of the rows ``index`` (beam search: the surviving hypotheses' parents)."""
+    return [tuple(tuple(t.index_select(0, index) for t in mamba_state) for mamba_state in layer_state)
+            for layer_state in states]
