@@ -1,39 +1,30 @@
-"""DPMamba: official key layouts and counts, dual-path structure, training, model files, configs."""
+"""DPMamba: official key layouts and counts, dual-path structure, training (a step; bin/train on the
+mini corpus), model files, configs."""
 
-import json
 import os
-import subprocess
-import sys
 
 import pytest
 import torch
 from speechbrain.lobes.models.dual_path import Dual_Path_Model
 
 import speechslytherin
-from fake_corpus import make_sep_manifest
+from sep_model_checks import (
+    check_official_layout,
+    check_trained_separator,
+    check_training_steps,
+    train_tiny,
+)
 from speechslytherin.bin import check_config
 from speechslytherin.config import load_config
-from speechslytherin.losses.sep import PitSiSnrLoss
 from speechslytherin.models.model_io import save_model
 from speechslytherin.models.sep.dpmamba import PRESETS, DPMamba
 from speechslytherin.nnet.mamba import MambaStack
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-REFERENCE = "/work/shared/reference/official_keys"
-if not os.path.isdir(REFERENCE):  # the repo's own copy, when the shared folder is absent
-    REFERENCE = os.path.join(os.path.dirname(__file__), "data", "official_keys")
 
 # param_counts.json of the reference: the official classes with the official configs.
 OFFICIAL_COUNTS = {"XS": 2_265_857, "S": 8_136_193, "M": 15_869_441, "L": 59_788_289}
 README_MILLIONS = {"XS": 2.3, "S": 8.1, "M": 15.9, "L": 59.8}
-
-
-def official_layout(variant):
-    path = os.path.join(REFERENCE, f"keys_dpmamba_{variant}.json")
-    if not os.path.isfile(path):
-        pytest.skip(f"official key list not available ({path})")
-    with open(path) as f:
-        return {key: tuple(shape) for key, shape in json.load(f)}
 
 
 @pytest.fixture(autouse=True)
@@ -44,14 +35,8 @@ def _cpu_settings():
 
 @pytest.mark.parametrize("variant", ["XS", "S", "M", "L"])
 def test_official_keys_shapes_and_counts(variant):
-    model = DPMamba.from_preset(variant)
-    ours = {k: tuple(v.shape) for k, v in model.state_dict().items()}
-    official = official_layout(variant)
-    assert sorted(set(official) - set(ours)) == [] and sorted(set(ours) - set(official)) == []
-    assert {k: s for k, s in ours.items() if official[k] != s} == {}
-    count = sum(p.numel() for p in model.parameters())
-    assert count == OFFICIAL_COUNTS[variant]
-    assert round(count / 1e6, 1) == README_MILLIONS[variant]
+    assert round(OFFICIAL_COUNTS[variant] / 1e6, 1) == README_MILLIONS[variant]
+    check_official_layout(DPMamba.from_preset(variant), f"dpmamba_{variant}", OFFICIAL_COUNTS[variant])
 
 
 def test_presets_follow_the_official_hparams():
@@ -136,20 +121,7 @@ def test_reference_scan_gives_the_same_output():
 
 def test_training_step_reaches_every_parameter_and_lowers_the_loss():
     torch.manual_seed(0)
-    model = DPMamba.from_preset("tiny", skip_around_intra=True)
-    loss_fn = PitSiSnrLoss()
-    opt = torch.optim.Adam(model.parameters(), lr=1e-2)
-    sources = torch.randn(2, 800, 2)
-    mix = sources.sum(-1)
-    first = loss_fn(model(mix), sources)
-    first.backward()
-    assert [n for n, p in model.named_parameters() if p.grad is None or not p.grad.abs().sum()] == []
-    for _ in range(5):
-        opt.step()
-        opt.zero_grad()
-        loss = loss_fn(model(mix), sources)
-        loss.backward()
-    assert loss.item() < first.item()
+    check_training_steps(DPMamba.from_preset("tiny", skip_around_intra=True))
 
 
 def test_model_file_round_trip(tmp_path):
@@ -163,17 +135,10 @@ def test_model_file_round_trip(tmp_path):
         torch.testing.assert_close(loaded(mix), model(mix), atol=0, rtol=0)
 
 
-def test_tiny_training_run_through_bin_train(tmp_path):
-    for name, n, seed in (("tr", 4, 0), ("cv", 2, 1)):
-        manifest = make_sep_manifest(str(tmp_path / f"wav_{name}"), n=n, seed=seed)
-        (tmp_path / f"{name}.json").write_text(json.dumps(manifest))
-    cfg = os.path.join(REPO, "egs", "mini", "sep1", "conf", "dpmamba_tiny.yaml")
-    cmd = [sys.executable, "-m", "speechslytherin.bin.train", cfg, "--data-dir", str(tmp_path),
-           "--exp-dir", str(tmp_path / "exp"), "--no-progress", "--trainer.n_plot_examples=0"]
-    out = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO, timeout=600)
-    assert out.returncode == 0, out.stderr[-3000:]
-    model = speechslytherin.load_model(str(tmp_path / "exp" / "model.pt"))
-    assert isinstance(model, DPMamba)
+def test_tiny_training_run_through_bin_train(mini_sep_subset, tiny_mini_sep_mixture, tmp_path):
+    exp = tmp_path / "exp"
+    train_tiny("egs/mini/sep1/conf/dpmamba_tiny.yaml", mini_sep_subset(4, 2), exp, "--trainer.n_plot_examples=0")
+    model = check_trained_separator(exp, DPMamba, tiny_mini_sep_mixture)
     with torch.no_grad():
         assert model(torch.randn(1, 1200)).shape == (1, 1200, 2)
 
@@ -184,10 +149,21 @@ def test_configs_pass_check_config(capsys):
         assert check_config.main([path, "--seconds", "0.1"]) == 0
         assert "-> output: [1, 800, 2]" in capsys.readouterr().out
     model = load_config(os.path.join(REPO, "egs", "wsj0-2mix", "sep1", "conf", "dpmamba_S.yaml"))["model"]
-    assert sum(p.numel() for p in model.parameters()) == OFFICIAL_COUNTS["S"]
-    official = official_layout("S")
-    assert {k: tuple(v.shape) for k, v in model.state_dict().items()} == official
+    check_official_layout(model, "dpmamba_S", OFFICIAL_COUNTS["S"])
 
+
+# The intra and inter Mamba stacks of an official dpmamba_*.yaml (the same block, twice).
+MAMBA_BLOCKS = """
+{name}: !new:modules.mamba_blocks.MambaBlocksSequential
+    n_mamba: !ref <n_mamba_dp> // 2
+    bidirectional: True
+    d_model: !ref <out_channels>
+    d_state: 4
+    expand: 2
+    d_conv: 4
+    fused_add_norm: False
+    rms_norm: True
+    residual_in_fp32: False"""
 
 # An hparams file in the layout of the official dpmamba_*.yaml (only the keys the importer reads).
 OFFICIAL_STYLE_HPARAMS = """
@@ -204,26 +180,7 @@ n_mamba_dp: 2
 Encoder: !new:speechbrain.lobes.models.dual_path.Encoder
     kernel_size: !ref <kernel_size>
     out_channels: !ref <N_encoder_out>
-Mambaintra: !new:modules.mamba_blocks.MambaBlocksSequential
-    n_mamba: !ref <n_mamba_dp> // 2
-    bidirectional: True
-    d_model: !ref <out_channels>
-    d_state: 4
-    expand: 2
-    d_conv: 4
-    fused_add_norm: False
-    rms_norm: True
-    residual_in_fp32: False
-Mambainter: !new:modules.mamba_blocks.MambaBlocksSequential
-    n_mamba: !ref <n_mamba_dp> // 2
-    bidirectional: True
-    d_model: !ref <out_channels>
-    d_state: 4
-    expand: 2
-    d_conv: 4
-    fused_add_norm: False
-    rms_norm: True
-    residual_in_fp32: False
+""" + MAMBA_BLOCKS.format(name="Mambaintra") + MAMBA_BLOCKS.format(name="Mambainter") + """
 MaskNet: !new:speechbrain.lobes.models.dual_path.Dual_Path_Model
     num_spks: !ref <num_spks>
     in_channels: !ref <N_encoder_out>

@@ -1,27 +1,14 @@
-"""Mamba-TasNet: official key layouts and parameter counts, shapes, and the separate() helper."""
-
-import json
-import os
+"""Mamba-TasNet: official key layouts and parameter counts, shapes, the separate() helper and a
+tiny training run on the mini corpus."""
 
 import pytest
 import torch
 
+from sep_model_checks import check_official_layout, check_trained_separator, full_fp32_on_cuda, train_tiny
 from speechslytherin.models.sep.mamba_tasnet import PRESETS, MambaTasNet
-
-REFERENCE = "/work/shared/reference/official_keys"
-if not os.path.isdir(REFERENCE):  # the repo's own copy, when the shared folder is absent
-    REFERENCE = os.path.join(os.path.dirname(__file__), "data", "official_keys")
 
 # param_counts.json of the reference: counts of the official classes with the official configs.
 OFFICIAL_COUNTS = {"XS": 2_210_176, "S": 7_926_528, "M": 15_647_488, "L": 58_951_168}
-
-
-def official_layout(variant):
-    path = os.path.join(REFERENCE, f"keys_mambatasnet_{variant}.json")
-    if not os.path.isfile(path):
-        pytest.skip(f"official key list not available ({path})")
-    with open(path) as f:
-        return {key: tuple(shape) for key, shape in json.load(f)}
 
 
 @pytest.fixture(autouse=True)
@@ -31,12 +18,7 @@ def _flush_denormals():
 
 @pytest.mark.parametrize("variant", ["XS", "S", "M", "L"])
 def test_official_keys_shapes_and_counts(variant):
-    model = MambaTasNet.from_preset(variant)
-    ours = {k: tuple(v.shape) for k, v in model.state_dict().items()}
-    official = official_layout(variant)
-    assert sorted(set(official) - set(ours)) == [] and sorted(set(ours) - set(official)) == []
-    assert {k: s for k, s in ours.items() if official[k] != s} == {}
-    assert sum(p.numel() for p in model.parameters()) == OFFICIAL_COUNTS[variant]
+    check_official_layout(MambaTasNet.from_preset(variant), f"mambatasnet_{variant}", OFFICIAL_COUNTS[variant])
 
 
 def test_preset_values_follow_official_hparams():
@@ -144,6 +126,15 @@ def test_segmented_separation_matches_when_windows_agree():
         separate_in_segments(fake_model, mix, 1000, 1000)
 
 
+def test_tiny_training_run_on_the_mini_corpus(mini_sep_subset, tiny_mini_sep_mixture, tmp_path):
+    """One epoch of egs/mini/sep1/conf/tiny.yaml (test_train.py runs the same config for the trainer)."""
+    exp = tmp_path / "exp"
+    records = train_tiny("egs/mini/sep1/conf/tiny.yaml", mini_sep_subset(4, 2), exp, "--trainer.epochs=1",
+                         "--trainer.n_plot_examples=0")
+    assert [r["epoch"] for r in records] == [1] and records[0]["optimizer_steps"] == 2
+    check_trained_separator(exp, MambaTasNet, tiny_mini_sep_mixture)
+
+
 @pytest.mark.gpu
 def test_cuda_forward_matches_cpu():
     if not torch.cuda.is_available():
@@ -151,12 +142,7 @@ def test_cuda_forward_matches_cpu():
     torch.manual_seed(0)
     model = MambaTasNet.from_preset("mini").eval()
     mix = torch.randn(2, 8000)
-    tf32 = torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32
-    torch.backends.cudnn.allow_tf32 = torch.backends.cuda.matmul.allow_tf32 = False  # full fp32 convs
-    try:
-        with torch.no_grad():
-            cpu = model(mix)
-            gpu = model.cuda()(mix.cuda()).cpu()
-    finally:
-        torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32 = tf32
+    with full_fp32_on_cuda(), torch.no_grad():
+        cpu = model(mix)
+        gpu = model.cuda()(mix.cuda()).cpu()
     torch.testing.assert_close(gpu, cpu, atol=1e-4, rtol=1e-3)

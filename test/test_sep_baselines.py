@@ -2,13 +2,10 @@
 
 Counts against the published ones, equality with SpeechBrain's own recipe construction (same
 keys, same output for the same weights), shapes, a training step, model files, a tiny bin/train
-run per model and check_config on the configs.
+run per model on the mini corpus and check_config on the configs.
 """
 
-import json
 import os
-import subprocess
-import sys
 
 import pytest
 import torch
@@ -22,10 +19,9 @@ from speechbrain.lobes.models.dual_path import (
 )
 
 import speechslytherin
-from fake_corpus import make_sep_manifest
+from sep_model_checks import check_trained_separator, check_training_steps, train_tiny
 from speechslytherin.bin import check_config
 from speechslytherin.config import load_config
-from speechslytherin.losses.sep import PitSiSnrLoss
 from speechslytherin.models.model_io import save_model
 from speechslytherin.models.sep.convtasnet import ConvTasNet
 from speechslytherin.models.sep.dprnn import DPRNN
@@ -181,20 +177,7 @@ def test_convtasnet_paper_config_takes_short_inputs():
 @pytest.mark.parametrize("name", sorted(MODELS))
 def test_a_training_step_reaches_every_parameter_and_lowers_the_loss(name):
     torch.manual_seed(0)
-    model = MODELS[name].from_preset("tiny")
-    loss_fn = PitSiSnrLoss()
-    opt = torch.optim.Adam(model.parameters(), lr=1e-2)
-    sources = torch.randn(2, 800, 2)
-    mix = sources.sum(-1)
-    first = loss_fn(model(mix), sources)
-    first.backward()
-    assert [n for n, p in model.named_parameters() if p.grad is None or not p.grad.abs().sum()] == []
-    for _ in range(5):
-        opt.step()
-        opt.zero_grad()
-        loss = loss_fn(model(mix), sources)
-        loss.backward()
-    assert loss.item() < first.item()
+    check_training_steps(MODELS[name].from_preset("tiny"))
 
 
 @pytest.mark.parametrize("name", sorted(MODELS))
@@ -213,24 +196,12 @@ def test_model_file_round_trip(name, tmp_path):
 # ---------------------------------------------------------------- configs and the trainer
 
 
-@pytest.fixture(scope="module")
-def data_dir(tmp_path_factory):
-    root = tmp_path_factory.mktemp("sepdata")
-    for name, n, seed in (("tr", 4, 0), ("cv", 2, 1)):
-        manifest = make_sep_manifest(str(root / f"wav_{name}"), n=n, seed=seed)
-        (root / f"{name}.json").write_text(json.dumps(manifest))
-    return root
-
-
 @pytest.mark.parametrize("name", sorted(MODELS))
-def test_tiny_training_run_through_bin_train(name, data_dir, tmp_path):
-    cfg = os.path.join(MINI_CONF, f"{name}_tiny.yaml")
-    cmd = [sys.executable, "-m", "speechslytherin.bin.train", cfg, "--data-dir", str(data_dir),
-           "--exp-dir", str(tmp_path / "exp"), "--no-progress", "--trainer.n_plot_examples=0"]
-    out = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO, timeout=600)
-    assert out.returncode == 0, out.stderr[-3000:]
-    model = speechslytherin.load_model(str(tmp_path / "exp" / "model.pt"))
-    assert isinstance(model, MODELS[name])
+def test_tiny_training_run_through_bin_train(name, mini_sep_subset, tiny_mini_sep_mixture, tmp_path):
+    exp = tmp_path / "exp"
+    train_tiny(os.path.join(MINI_CONF, f"{name}_tiny.yaml"), mini_sep_subset(4, 2), exp,
+               "--trainer.n_plot_examples=0")
+    model = check_trained_separator(exp, MODELS[name], tiny_mini_sep_mixture)
     with torch.no_grad():
         assert model(torch.randn(1, 1200)).shape == (1, 1200, 2)
 

@@ -3,8 +3,6 @@ SepMamba's dynamic-mixing rule, and a tiny training run through bin/train on the
 
 import json
 import os
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -12,6 +10,7 @@ import torch
 import yaml
 
 import speechslytherin
+from sep_model_checks import check_trained_separator, train_tiny
 from speechslytherin.models.sep.sepmamba import PRESETS, SepMamba, min_input_length
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -315,28 +314,8 @@ def test_activlev_file_and_yaml_key(tmp_path):
 
 # -- training through bin/train on the tiny mini corpus -------------------------------------------
 
-@pytest.fixture(scope="session")
-def mini_data(tmp_path_factory):
-    root = tmp_path_factory.mktemp("sepmamba_mini")
-    env = dict(os.environ, PYTHONPATH=REPO)
-    for cmd in ([sys.executable, "-m", "speechslytherin.bin.make_mini", "--out", str(root / "mini"), "--scale", "tiny",
-                 "--no-progress"],
-                [sys.executable, "-m", "speechslytherin.bin.prepare", "--corpus", "mini", "--root", str(root / "mini"),
-                 "--out", str(root / "data")]):
-        out = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
-        assert out.returncode == 0, out.stderr[-2000:]
-    return root / "data"
-
-
-def test_tiny_training_run_with_the_sepmamba_rule(mini_data, tmp_path):
-    conf = os.path.join(REPO, "egs", "mini", "sep1", "conf", "sepmamba_tiny.yaml")
+def test_tiny_training_run_with_the_sepmamba_rule(tiny_mini_sep_data, tiny_mini_sep_mixture, tmp_path):
     exp = tmp_path / "exp"
-    out = subprocess.run([sys.executable, "-m", "speechslytherin.bin.train", conf, "--data-dir", str(mini_data),
-                          "--exp-dir", str(exp), "--no-progress", "--trainer.epochs=1"],
-                         cwd=REPO, capture_output=True, text=True, timeout=600)
-    assert out.returncode == 0, out.stderr[-3000:]
-    with open(exp / "train_log.jsonl") as f:
-        record = json.loads(f.readline())
-    assert record["optimizer_steps"] == 2 and np.isfinite(record["valid"]["si_snr"])
-    model = speechslytherin.load_model(str(exp / "model.pt"))
-    assert isinstance(model, SepMamba) and model.sample_rate == 8000
+    records = train_tiny("egs/mini/sep1/conf/sepmamba_tiny.yaml", tiny_mini_sep_data, exp, "--trainer.epochs=1")
+    assert records[0]["optimizer_steps"] == 2 and np.isfinite(records[0]["valid"]["si_snr"])
+    check_trained_separator(exp, SepMamba, tiny_mini_sep_mixture)

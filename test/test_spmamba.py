@@ -1,11 +1,10 @@
 """SPMamba: official keys/shapes/counts, the official forward order, PIT negative SNR, checkpoint
-import (best_model.pth, Lightning .ckpt, conf.yml, presets), configs and a tiny training run."""
+import (best_model.pth, Lightning .ckpt, conf.yml, presets), configs and a tiny training run on
+the mini corpus."""
 
 import json
 import math
 import os
-import subprocess
-import sys
 
 import pytest
 import torch
@@ -13,7 +12,7 @@ import torch.nn.functional as F
 import yaml
 
 import speechslytherin
-from fake_corpus import make_sep_manifest
+from sep_model_checks import check_trained_separator, full_fp32_on_cuda, train_tiny
 from speechslytherin.losses.snr import PitSnrLoss, pairwise_neg_snr
 from speechslytherin.models import save_model
 from speechslytherin.models.sep.spmamba import PRESETS, SPMamba
@@ -364,27 +363,11 @@ def test_mini_configs_check(config, capsys):
     assert "output: [1, 2000, 2]" in capsys.readouterr().out
 
 
-@pytest.fixture(scope="module")
-def data_dir(tmp_path_factory):
-    root = tmp_path_factory.mktemp("spmamba_data")
-    for name, n, seed in (("tr", 4, 0), ("cv", 2, 1)):
-        (root / f"{name}.json").write_text(json.dumps(make_sep_manifest(str(root / f"wav_{name}"), n=n, seed=seed)))
-    return root
-
-
-def test_tiny_training_run(data_dir, tmp_path):
+def test_tiny_training_run_on_the_mini_corpus(mini_sep_subset, tiny_mini_sep_mixture, tmp_path):
     exp = tmp_path / "exp"
-    config = os.path.join(REPO, "egs/mini/sep1/conf/spmamba_tiny.yaml")
-    cmd = [sys.executable, "-m", "speechslytherin.bin.train", config,
-           "--data-dir", str(data_dir), "--exp-dir", str(exp), "--no-progress", "--device", "cpu"]
-    out = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO, timeout=600)
-    assert out.returncode == 0, out.stderr[-3000:]
-    with open(exp / "train_log.jsonl") as f:
-        records = [json.loads(line) for line in f]
+    records = train_tiny("egs/mini/sep1/conf/spmamba_tiny.yaml", mini_sep_subset(4, 2), exp)
     assert [r["epoch"] for r in records] == [1, 2]
-    assert all(math.isfinite(r["train"]["loss"]) and math.isfinite(r["valid"]["loss"]) for r in records)
-    model = speechslytherin.load_model(str(exp / "model.pt"))
-    assert isinstance(model, SPMamba) and model.sample_rate == 8000
+    model = check_trained_separator(exp, SPMamba, tiny_mini_sep_mixture)
     with torch.no_grad():
         assert model(torch.randn(1, 1000)).shape == (1, 1000, 2)
 
@@ -397,14 +380,9 @@ def test_cuda_forward_matches_cpu_and_bf16_step_runs():
         pytest.skip("no CUDA device")
     model = randomise(small_model()).eval()
     mix = torch.randn(2, 4000)
-    tf32 = torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32
-    torch.backends.cudnn.allow_tf32 = torch.backends.cuda.matmul.allow_tf32 = False
-    try:
-        with torch.no_grad():
-            cpu = model(mix)
-            gpu = model.cuda()(mix.cuda()).cpu()
-    finally:
-        torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32 = tf32
+    with full_fp32_on_cuda(), torch.no_grad():
+        cpu = model(mix)
+        gpu = model.cuda()(mix.cuda()).cpu()
     torch.testing.assert_close(gpu, cpu, atol=1e-4, rtol=1e-3)
     model.train()
     with torch.autocast("cuda", dtype=torch.bfloat16):  # the published bf16-mixed training

@@ -1,17 +1,15 @@
 """TF-GridNet (BLSTM): ESPnet key layout (= SPMamba's official layout with the BLSTMs back),
-parameter counts, the official forward order, gradients, configs and a tiny training run."""
+parameter counts, the official forward order, gradients, configs and a tiny training run on the mini
+corpus."""
 
 import json
-import math
 import os
-import subprocess
-import sys
 
 import pytest
 import torch
 
 import speechslytherin
-from fake_corpus import make_sep_manifest
+from sep_model_checks import check_trained_separator, train_tiny
 from speechslytherin.losses.snr import PitSnrLoss
 from speechslytherin.models.sep.tfgridnet import PRESETS, TFGridNet
 from test_spmamba import KEYS, OFFICIAL_COUNTS, official_forward, randomise
@@ -122,20 +120,8 @@ def test_configs_check(config, count, capsys):
     assert (f"params: {count}\n" in out) if count else ("output: [1, 2000, 2]" in out)
 
 
-def test_tiny_training_run(tmp_path):
-    data = tmp_path / "data"
-    for name, n, seed in (("tr", 4, 0), ("cv", 2, 1)):
-        data.mkdir(exist_ok=True)
-        (data / f"{name}.json").write_text(json.dumps(make_sep_manifest(str(data / f"wav_{name}"), n=n, seed=seed)))
+def test_tiny_training_run_on_the_mini_corpus(mini_sep_subset, tiny_mini_sep_mixture, tmp_path):
     exp = tmp_path / "exp"
-    config = os.path.join(REPO, "egs/mini/sep1/conf/tfgridnet_tiny.yaml")
-    cmd = [sys.executable, "-m", "speechslytherin.bin.train", config,
-           "--data-dir", str(data), "--exp-dir", str(exp), "--no-progress", "--device", "cpu"]
-    out = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO, timeout=600)
-    assert out.returncode == 0, out.stderr[-3000:]
-    with open(exp / "train_log.jsonl") as f:
-        records = [json.loads(line) for line in f]
+    records = train_tiny("egs/mini/sep1/conf/tfgridnet_tiny.yaml", mini_sep_subset(4, 2), exp)
     assert [r["epoch"] for r in records] == [1, 2]
-    assert all(math.isfinite(r["valid"]["loss"]) for r in records)
-    model = speechslytherin.load_model(str(exp / "model.pt"))
-    assert isinstance(model, TFGridNet)
+    check_trained_separator(exp, TFGridNet, tiny_mini_sep_mixture)

@@ -11,19 +11,15 @@ import pytest
 import torch
 
 import speechslytherin
-from fake_corpus import make_sep_manifest
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TINY = os.path.join(REPO, "egs", "mini", "sep1", "conf", "tiny.yaml")
 
 
 @pytest.fixture(scope="module")
-def data_dir(tmp_path_factory):
-    root = tmp_path_factory.mktemp("sepdata")
-    for name, n, seed in (("tr", 6, 0), ("cv", 3, 1)):
-        manifest = make_sep_manifest(str(root / f"wav_{name}"), n=n, seed=seed)
-        (root / f"{name}.json").write_text(json.dumps(manifest))
-    return root
+def data_dir(mini_sep_subset):
+    """6 training and 3 validation mixtures of the tiny mini corpus (batch 2: 3 steps an epoch)."""
+    return mini_sep_subset(6, 3)
 
 
 def train_cmd(data_dir, exp_dir, *extra):
