@@ -239,6 +239,7 @@ def test_cached_mamba_beam_search_gives_the_uncached_hypotheses(ctc_weight, eos_
 
     hyps, _, scores, log_probs = search(S2STransformerBeamSearcher)
     cached_hyps, _, cached_scores, cached_log_probs = search(S2SMambaBeamSearcher)
+    assert isinstance(model.make_searcher(), S2SMambaBeamSearcher)  # what decode_ids / transcribe use
     assert cached_hyps == hyps
     assert torch.allclose(cached_scores, scores, atol=1e-4)
     assert torch.allclose(cached_log_probs, log_probs, atol=1e-4)

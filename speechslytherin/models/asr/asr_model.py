@@ -240,7 +240,8 @@ class ASRModel(SelfDescribing, nn.Module):
         return self.transformer.encode(self.cnn(self.features(wavs, wav_lens)), wav_lens, pad_idx=self.pad_index)
 
     def make_searcher(self, **overrides):
-        """SpeechBrain's joint CTC/attention beam searcher with the given decoding options."""
+        """SpeechBrain's joint CTC/attention beam searcher with the given decoding options; with the
+        Mamba decoder its cached twin (one token per step through the recurrent states, same hypotheses)."""
         from speechbrain.decoders import S2STransformerBeamSearcher
         from speechbrain.decoders.scorer import CTCScorer, ScorerBuilder, TransformerLMScorer
 
@@ -255,7 +256,10 @@ class ASRModel(SelfDescribing, nn.Module):
             scorers.append(TransformerLMScorer(language_model=self.lm, temperature=opts["lm_temperature"]))
             weights["transformerlm"] = opts["lm_weight"]
         scorer = ScorerBuilder(full_scorers=scorers, weights=weights) if scorers else None
-        return S2STransformerBeamSearcher(
+        searcher_class = S2STransformerBeamSearcher
+        if getattr(self.transformer, "decoder_module", None) == "mamba":
+            from speechslytherin.models.asr.mamba_beam_search import S2SMambaBeamSearcher as searcher_class
+        return searcher_class(
             modules=[self.transformer, self.seq_lin], bos_index=self.bos_index, eos_index=self.eos_index,
             min_decode_ratio=opts["min_decode_ratio"], max_decode_ratio=opts["max_decode_ratio"],
             beam_size=int(opts["beam_size"]), temperature=opts["temperature"],
