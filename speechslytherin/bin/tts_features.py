@@ -26,6 +26,8 @@ import time
 
 import numpy as np
 
+from speechslytherin.simulate.derived_set import progress_items
+
 SETS = ("tr", "cv", "tt")
 
 
@@ -48,16 +50,6 @@ def build_parser():
     p.add_argument("--device", default="cpu", help="codec device (EnCodec on a GPU is much faster)")
     p.add_argument("--no-progress", dest="progress", action="store_false")
     return p
-
-
-def _bar(items, enabled, desc):
-    if not enabled:
-        return items
-    try:
-        from tqdm import tqdm
-    except ImportError:
-        return items
-    return tqdm(items, desc=desc, unit="utt", leave=False)
 
 
 def check_phonemizer(out_dir, info):
@@ -85,7 +77,7 @@ def encode_set(name, entries, codec, out_dir, device="cpu", progress=True):
     folder = os.path.join(out_dir, "codes", name)
     os.makedirs(folder, exist_ok=True)
     out = {}
-    for uid in _bar(sorted(entries), progress, f"codes {name}"):
+    for uid in progress_items(sorted(entries), progress, f"codes {name}"):
         path = os.path.abspath(os.path.join(folder, uid + ".npy"))
         if os.path.isfile(path):
             try:
