@@ -76,8 +76,12 @@ def test_tiny_model_trains_through_bin_train(token_data, tmp_path, name, monkeyp
     exp2 = str(tmp_path / "exp_nar")
     train_cli.main([os.path.join(CONF, f"{name}.yaml"), "--data-dir", token_data, "--exp-dir", exp2, "--no-progress",
                     "--device", "cpu", "--trainer.train_stage=nar", f"--trainer.init_from={exp}/model.pt",
-                    "--trainer.epochs=1"])
+                    "--trainer.stage_epochs={ar: 2, nar: 1}"])
     assert "ar_loss" not in log_of(exp2)[-1]["valid"] and "nar_stage" in log_of(exp2)[-1]["valid"]
+    # trainer.stage_epochs chose the NAR run's epochs, and the exp dir records the choice
+    assert [r["epoch"] for r in log_of(exp2)] == [1]
+    with open(os.path.join(exp2, "overrides.yaml")) as f:
+        assert "epochs: 1" in f.read()
 
     # synthesis with a fake codec (the real one is the data side's speechslytherin.tts.codec)
     fake = types.ModuleType(synthesize.CODEC_MODULE)
@@ -101,6 +105,15 @@ def test_tiny_model_trains_through_bin_train(token_data, tmp_path, name, monkeyp
         assert 3 <= rec["frames"] <= 20 and rec["speaker"] == "s1"
         assert os.path.exists(os.path.join(out_dir, f"{uid}.wav"))
         assert rec["duration"] == pytest.approx(rec["frames"] * 320 / 16000, abs=1e-3)
+
+    # lengths held to the prompt speaker's rate: prompt 10 frames / 2 phonemes, sentence 3 phonemes
+    # -> 15 frames expected; at least 1.0 x and at most 1.2 x of it
+    out_dir = str(tmp_path / "synth_ratio")
+    assert synthesize.main(["--model", os.path.join(exp, "model.pt"), "--codec", "unused",
+                            "--text-manifest", os.path.join(token_data, "tt.json"), "--out", out_dir,
+                            "--min-len-ratio", "1.0", "--max-len-ratio", "1.2"]) == 0
+    with open(os.path.join(out_dir, "synth.json")) as f:
+        assert all(15 <= rec["frames"] <= 18 for rec in json.load(f).values())
 
 
 def test_length_batches_respect_max_frames(token_data):

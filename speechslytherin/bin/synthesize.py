@@ -38,6 +38,11 @@ def parse_args(argv=None):
     p.add_argument("--temperature", type=float, default=1.0)
     p.add_argument("--max-len", type=int, default=None, help="AR frame limit (default 16 x phonemes, as lifeiteng)")
     p.add_argument("--min-len", type=int, default=0, help="AR frames before EOS may end the output")
+    p.add_argument("--min-len-ratio", type=float, default=0.0,
+                   help="EOS may not end the output before this share of the expected length (the prompt's "
+                        "frames per phoneme x the sentence's phonemes); 0: off")
+    p.add_argument("--max-len-ratio", type=float, default=0.0,
+                   help="stop the AR at this multiple of the expected length (0: --max-len or its default)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--limit", type=int, default=None, help="synthesize the first N items only")
     p.add_argument("--device", default="cpu")
@@ -65,8 +70,21 @@ def lazy_phonemizer():
     return get
 
 
+def length_limits(prompt_frames, prompt_phonemes, phonemes, min_len=0, max_len=None, min_ratio=0.0, max_ratio=0.0):
+    """(min_len, max_len) of the AR output. The expected length is the sentence's phonemes at the
+    prompt speaker's rate (prompt frames per prompt phoneme): an undertrained AR that ends at
+    once, or never, is held to a share of it (a speaker-aware form of lifeiteng's 16 x phonemes cap)."""
+    expected = prompt_frames / max(prompt_phonemes, 1) * phonemes
+    if min_ratio:
+        min_len = max(int(min_len or 0), int(min_ratio * expected))
+    if max_ratio:
+        max_len = max(int(max_ratio * expected), int(min_len or 0) + 1)
+    return min_len, max_len
+
+
 def synthesize_manifest(model, codec, manifest_path, out_dir, symbols_path, top_k=-100, temperature=1.0,
-                        max_len=None, min_len=0, seed=0, limit=None, device="cpu"):
+                        max_len=None, min_len=0, seed=0, limit=None, device="cpu", min_len_ratio=0.0,
+                        max_len_ratio=0.0):
     """Synthesize every entry; returns the output manifest dict."""
     from speechslytherin.data.audio import write_audio
     from speechslytherin.data.manifest import load_manifest
@@ -92,10 +110,12 @@ def synthesize_manifest(model, codec, manifest_path, out_dir, symbols_path, top_
         text = torch.tensor([phonemes_of(entry, table, phonemizer, where)], device=device)
         prompt_text = torch.tensor([phonemes_of({"phonemes": entry["prompt_phonemes"]}, table, phonemizer, where)],
                                    device=device)
+        lo, hi = length_limits(prompt.shape[2], prompt_text.shape[1], text.shape[1], min_len, max_len,
+                               min_len_ratio, max_len_ratio)
         torch.manual_seed(seed + n)
         started = time.time()
         codes = model.synthesize(text, prompt_text, prompt, top_k=top_k, temperature=temperature,
-                                 max_len=max_len, min_len=min_len)
+                                 max_len=hi, min_len=lo)
         record = {k: v for k, v in entry.items() if k not in ("audio",)}
         record.update(frames=int(codes.shape[2]), synth_seconds=round(time.time() - started, 3))
         if codes.shape[2] > 0:
@@ -123,7 +143,8 @@ def main(argv=None):
     symbols = args.symbols or os.path.join(os.path.dirname(os.path.abspath(args.text_manifest)), "symbols.txt")
     try:
         out = synthesize_manifest(model, codec, args.text_manifest, args.out, symbols, args.top_k, args.temperature,
-                                  args.max_len, args.min_len, args.seed, args.limit, args.device)
+                                  args.max_len, args.min_len, args.seed, args.limit, args.device,
+                                  args.min_len_ratio, args.max_len_ratio)
     except ValueError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

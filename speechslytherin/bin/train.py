@@ -126,6 +126,9 @@ def train(args):
     from speechslytherin.training.checkpointing import AtomicCheckpointer, RNGState
 
     cfg = load_config(args.config, parse_overrides(args.overrides))
+    task = get_task(cfg["task"])
+    if hasattr(task, "configure"):
+        task.configure(cfg)
     trainer = cfg.trainer
     if trainer["threads"]:
         torch.set_num_threads(int(trainer["threads"]))
@@ -150,7 +153,6 @@ def train(args):
         prepare_exp_dir(cfg, args)
     sb.utils.distributed.ddp_barrier()
 
-    task = get_task(cfg["task"])
     train_set, valid_set = task.build_datasets(cfg, args.data_dir)
     world = torch.distributed.get_world_size() if distributed else 1
     batch_size = int(cfg.data["batch_size"])

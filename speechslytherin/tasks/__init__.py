@@ -5,7 +5,9 @@ Optional, per task module:
 - `DATA_DEFAULTS` / `TRAINER_DEFAULTS`: extra keys (with defaults) its config's `data:` /
   `trainer:` sections may set, checked like the shared ones;
 - `extra_modules(cfg) -> {name: nn.Module}`: trained beside the model (e.g. a GAN
-  discriminator), moved to the device and checkpointed, but not exported in model.pt.
+  discriminator), moved to the device and checkpointed, but not exported in model.pt;
+- `configure(cfg)`: settles task-specific trainer keys before training starts (e.g. TTS
+  `trainer.stage_epochs` picks the epochs of the AR or NAR run); the exp dir keeps the result.
 """
 
 import importlib

@@ -44,6 +44,7 @@ DATA_DEFAULTS = {
 TRAINER_DEFAULTS = {
     "train_stage": "both",  # ar | nar | both
     "init_from": None,  # model.pt of an earlier run (e.g. the AR run before NAR) to start from
+    "stage_epochs": None,  # {ar: N, nar: M}: epochs of a run by its train_stage (None: trainer.epochs)
 }
 STAGES = ("ar", "nar", "both")
 
@@ -230,6 +231,26 @@ class TTSBrain(TaskBrain):
     def compute_objectives(self, predictions, batch, stage):
         self.accumulate(**{k: float(v) for k, v in predictions.items() if k != "loss"})
         return predictions["loss"]
+
+
+def configure(cfg):
+    """``trainer.stage_epochs`` gives the AR and NAR runs of ``train_stages "ar nar"`` their own
+    epoch counts from one config (the AR needs far more steps to learn the alignment than the
+    NAR needs to fill in the finer levels). The chosen count is added to the run's overrides,
+    so the exp dir's overrides.yaml and config.resolved.yaml say what was trained."""
+    trainer = cfg.trainer
+    stage_epochs = trainer.get("stage_epochs")
+    if not stage_epochs:
+        return
+    if not isinstance(stage_epochs, dict) or not set(stage_epochs) <= set(STAGES):
+        raise ValueError(f"trainer.stage_epochs must map train stages ({', '.join(STAGES)}) to epochs, "
+                         f"e.g. {{ar: 12, nar: 4}}; got {stage_epochs!r}")
+    epochs = stage_epochs.get(trainer.get("train_stage", "both"))
+    if epochs is not None and int(epochs) != int(trainer["epochs"]):
+        trainer["epochs"] = int(epochs)
+        overrides = dict(cfg.overrides or {})
+        overrides["trainer"] = {**overrides.get("trainer", {}), "epochs": int(epochs)}
+        cfg.overrides = overrides
 
 
 def build_datasets(cfg, data_dir):
