@@ -2,6 +2,7 @@
 data errors, bin/synthesize with a fake codec, and check_config on the TTS configs."""
 
 import glob
+import importlib
 import json
 import os
 import sys
@@ -9,9 +10,10 @@ import types
 
 import numpy as np
 import pytest
+import soundfile as sf
 import torch
 
-from speechslytherin.bin import check_config, synthesize
+from speechslytherin.bin import check_config, synthesize, tune_synthesis
 from speechslytherin.bin import train as train_cli
 from speechslytherin.models.model_io import load_model
 from speechslytherin.tasks import tts as tts_task
@@ -29,9 +31,11 @@ def write_set(root, name, n, rng, n_q=8, codebook=256):
         frames = int(rng.integers(12, 40))
         codes = rng.integers(0, codebook, size=(n_q, frames)).astype(np.int16)
         np.save(os.path.join(root, "codes", f"{uid}.npy"), codes)
+        audio = os.path.join(root, f"{uid}.wav")
+        sf.write(audio, 0.1 * np.sin(np.arange(frames * 320) * 0.05 * (i + 1)), 16000)
         phon = " ".join(rng.choice(SYMBOLS[1:], size=int(rng.integers(3, 9))))
-        entries[uid] = {"phonemes": phon, "codes": f"codes/{uid}.npy", "duration": frames / 50, "speaker": "s1",
-                        "text": "fake"}
+        entries[uid] = {"phonemes": phon, "codes": f"codes/{uid}.npy", "frames": frames, "duration": frames / 50,
+                        "speaker": "s1", "text": "fake", "audio": audio}
     with open(os.path.join(root, f"{name}.json"), "w") as f:
         json.dump(entries, f)
     return entries
@@ -85,6 +89,8 @@ def test_tiny_model_trains_through_bin_train(token_data, tmp_path, name, monkeyp
 
     # synthesis with a fake codec (the real one is the data side's speechslytherin.tts.codec)
     fake = types.ModuleType(synthesize.CODEC_MODULE)
+    fake.__dict__.update({k: v for k, v in vars(importlib.import_module(synthesize.CODEC_MODULE)).items()
+                          if not k.startswith("__")})  # scoring uses its mel filterbank
 
     class FakeCodec:
         sample_rate = 16000
@@ -114,6 +120,20 @@ def test_tiny_model_trains_through_bin_train(token_data, tmp_path, name, monkeyp
                             "--min-len-ratio", "1.0", "--max-len-ratio", "1.2"]) == 0
     with open(os.path.join(out_dir, "synth.json")) as f:
         assert all(15 <= rec["frames"] <= 18 for rec in json.load(f).values())
+
+    # decoding chosen on held-out utterances: cv's 3 items -> 1 prompt (closest to 3 s) + 2 targets,
+    # each setting of the grid synthesized and scored
+    tune_dir = str(tmp_path / "tune")
+    assert tune_synthesis.main(["--model", os.path.join(exp, "model.pt"), "--codec", "unused",
+                                "--manifest", os.path.join(token_data, "cv.json"), "--out", tune_dir, "--asr", "none",
+                                "--top-k", "3", "-100", "--min-len-ratio", "0", "1.0", "--max-len-ratio", "2"]) == 0
+    with open(os.path.join(tune_dir, "dev.json")) as f:
+        dev = json.load(f)
+    assert len(dev) == 2 and all(e["prompt_id"] not in dev for e in dev.values())
+    with open(os.path.join(tune_dir, "summary.md")) as f:
+        rows = [line for line in f if line.startswith("| topk")]
+    assert len(rows) == 4
+    assert os.path.exists(os.path.join(tune_dir, "topk3_temp1_min1", "score", "summary.json"))
 
 
 def test_length_batches_respect_max_frames(token_data):

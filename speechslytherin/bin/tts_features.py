@@ -118,6 +118,19 @@ def pick_prompts(entries, prompts_per_speaker=1, prompt_seconds=3.0, max_targets
     return pairs, skipped
 
 
+def prompted_entries(entries, pairs):
+    """{target id: its entry plus the prompt's codes, phonemes, audio and text} for the
+    {target id: prompt id} pairs of pick_prompts: the form bin/synthesize and score_tts read."""
+    out = {}
+    for uid, pid in pairs.items():
+        entry = dict(entries[uid])
+        entry.update(prompt_id=pid, prompt_codes=entries[pid]["codes"], prompt_phonemes=entries[pid]["phonemes"],
+                     prompt_audio=entries[pid]["audio"], prompt_text=entries[pid]["text"],
+                     prompt_duration=entries[pid]["duration"])
+        out[uid] = entry
+    return out
+
+
 def make_features(prep_dir, codec_path, out_dir, sets=SETS, test_set="tt", prompts_per_speaker=1,
                   prompt_seconds=3.0, max_targets_per_speaker=None, language="en-us", device="cpu",
                   progress=True, log=print):
@@ -174,14 +187,7 @@ def make_features(prep_dir, codec_path, out_dir, sets=SETS, test_set="tt", promp
             if not pairs:
                 raise FeatureError(f"{prep_dir}/{name}.json: no speaker has two utterances; the test set needs a "
                                    "prompt and a target per speaker.")
-            targets = {}
-            for uid, pid in pairs.items():
-                entry = dict(out[uid])
-                entry.update(prompt_id=pid, prompt_codes=out[pid]["codes"], prompt_phonemes=out[pid]["phonemes"],
-                             prompt_audio=out[pid]["audio"], prompt_text=out[pid]["text"],
-                             prompt_duration=out[pid]["duration"])
-                targets[uid] = entry
-            out = targets
+            out = prompted_entries(out, pairs)
         written[name] = os.path.join(out_dir, f"{name}.json")
         write_json_atomic(written[name], out)
         log(f"{written[name]}: {len(out)} utterances, {sum(v['frames'] for v in out.values())} code frames")
