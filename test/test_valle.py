@@ -83,3 +83,7 @@ def test_nano_size_and_embedding_tying():
     assert model.d_model == 128 and len(model.ar_decoder.layers) == 4
     assert model.nar_predict_layers[0].weight is model.nar_audio_embeddings[2].weight
     assert model.nar_predict_layers[-1].weight is not model.nar_audio_embeddings[-1].weight
+
+
+def test_ar_input_noise_only_in_training():
+    checks.check_ar_input_noise(VALLE)

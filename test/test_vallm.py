@@ -109,3 +109,7 @@ def test_cuda_matches_cpu(cls_name):
     out = gpu(ph.cuda(), pl.cuda(), codes.cuda(), cl.cuda(), stage="both")
     out["loss"].backward()
     assert torch.isfinite(out["loss"])
+
+
+def test_ar_input_noise_only_in_training():
+    checks.check_ar_input_noise(VALLM)

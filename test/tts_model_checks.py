@@ -121,3 +121,22 @@ def check_save_load(model, tmp_path):
     b = loaded._ar_hidden(ph, pl, codes[:, 0], cl)
     assert torch.allclose(a, b)
     assert loaded.ar_predict_layer.weight is loaded.ar_audio_embedding.weight  # tying survives loading
+
+
+def check_ar_input_noise(cls):
+    """ar_input_noise corrupts teacher-forced input frames in training only: eval losses equal
+    the clean model's, training losses differ, and a share outside [0, 1) is refused."""
+    batch = toy_batch()
+    clean, noisy = build(cls), build(cls, ar_input_noise=0.5)
+    noisy.load_state_dict(clean.state_dict())
+    with torch.no_grad():
+        assert torch.equal(clean(*batch, stage="ar")["loss"], noisy(*batch, stage="ar")["loss"])
+        clean.train(), noisy.train()
+        torch.manual_seed(1)
+        assert not torch.equal(clean(*batch, stage="ar")["loss"], noisy(*batch, stage="ar")["loss"])
+    try:
+        build(cls, ar_input_noise=1.0)
+    except ValueError as err:
+        assert "ar_input_noise" in str(err)
+    else:
+        raise AssertionError("ar_input_noise=1.0 was accepted")

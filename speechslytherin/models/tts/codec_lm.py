@@ -319,8 +319,10 @@ class CodecLM(nn.Module):
     def __init__(self, d_model, nhead, num_layers, ar_mixer="attn", nar_mixer="attn", n_codebooks=8,
                  codebook_size=1024, num_text_tokens=512, dim_feedforward=None, dropout=0.1,
                  share_embedding=True, prefix_mode=1, mamba_config=None, ar_layout="decoder_only",
-                 encoder_layers=None):
+                 encoder_layers=None, ar_input_noise=0.0):
         super().__init__()
+        if not 0.0 <= float(ar_input_noise) < 1.0:
+            raise ValueError(f"ar_input_noise is a share of input frames in [0, 1), got {ar_input_noise}")
         if ar_layout not in AR_LAYOUTS:
             raise ValueError(f"ar_layout must be one of {AR_LAYOUTS}, got {ar_layout!r}")
         if ar_layout == "crossmamba" and ar_mixer != "mamba":
@@ -335,7 +337,7 @@ class CodecLM(nn.Module):
             raise ValueError("n_codebooks must be >= 2 (one AR level and at least one NAR level)")
         self.d_model, self.n_codebooks, self.codebook_size = d_model, n_codebooks, codebook_size
         self.ar_mixer, self.nar_mixer, self.prefix_mode = ar_mixer, nar_mixer, prefix_mode
-        self.ar_layout = ar_layout
+        self.ar_layout, self.ar_input_noise = ar_layout, float(ar_input_noise)
         self.eos = codebook_size
         ffn = dim_feedforward or 4 * d_model
         # AR
@@ -419,6 +421,12 @@ class CodecLM(nn.Module):
         valid = lengths_mask(code_lens, y.shape[1])
         y_in = y.masked_fill(~valid, self.eos)
         targets = F.pad(y_in[:, 1:], (0, 1), value=self.eos)
+        if self.training and self.ar_input_noise:
+            # Teacher-forced frames alone predict the next frame well; replacing a share of the
+            # input frames by random codes (targets stay clean) pushes the AR to read the text,
+            # as Tacotron's always-on prenet dropout does. Not in VALL-E; 0 = off.
+            noisy = (torch.rand(y_in.shape, device=y_in.device) < self.ar_input_noise) & valid
+            y_in = torch.where(noisy, torch.randint_like(y_in, self.codebook_size), y_in)
         hidden = self._ar_hidden(phonemes, phoneme_lens, y_in, code_lens)
         logits = self.ar_predict_layer(hidden)
         loss = F.cross_entropy(logits[valid], targets[valid])

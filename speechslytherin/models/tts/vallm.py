@@ -30,10 +30,10 @@ class VALLM(SelfDescribing, CodecLM):
     def __init__(self, preset="nano", d_model=None, nhead=None, num_layers=None, ar_mixer="mamba",
                  nar_mixer="bimamba", n_codebooks=8, codebook_size=1024, num_text_tokens=512,
                  dim_feedforward=None, dropout=0.1, share_embedding=True, prefix_mode=1,
-                 mamba_config=None, ar_layout="decoder_only", encoder_layers=None):
+                 mamba_config=None, ar_layout="decoder_only", encoder_layers=None, ar_input_noise=0.0):
         d_model, nhead, num_layers = resolve_preset(preset, d_model, nhead, num_layers)
         CodecLM.__init__(self, d_model, nhead, num_layers, ar_mixer=ar_mixer, nar_mixer=nar_mixer,
                          n_codebooks=n_codebooks, codebook_size=codebook_size, num_text_tokens=num_text_tokens,
                          dim_feedforward=dim_feedforward, dropout=dropout, share_embedding=share_embedding,
                          prefix_mode=prefix_mode, mamba_config=mamba_config, ar_layout=ar_layout,
-                         encoder_layers=encoder_layers)
+                         encoder_layers=encoder_layers, ar_input_noise=ar_input_noise)
