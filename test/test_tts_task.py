@@ -73,6 +73,8 @@ def test_tiny_model_trains_through_bin_train(token_data, tmp_path, name, monkeyp
     assert [r["epoch"] for r in log] == [1, 2]
     for key in ("loss", "acc", "ar_loss", "nar_loss"):
         assert key in log[-1]["valid"] and key in log[-1]["train"], key
+    # validation measures how much the AR reads the text (loss with another item's phonemes - loss)
+    assert "ar_text_gap" in log[-1]["valid"] and "ar_text_gap" not in log[-1]["train"]
     model = load_model(os.path.join(exp, "model.pt"))
     assert model.task == "tts" and type(model).__name__ == name.split("_")[0].upper()
 
@@ -82,6 +84,7 @@ def test_tiny_model_trains_through_bin_train(token_data, tmp_path, name, monkeyp
                     "--device", "cpu", "--trainer.train_stage=nar", f"--trainer.init_from={exp}/model.pt",
                     "--trainer.stage_epochs={ar: 2, nar: 1}"])
     assert "ar_loss" not in log_of(exp2)[-1]["valid"] and "nar_stage" in log_of(exp2)[-1]["valid"]
+    assert "ar_text_gap" not in log_of(exp2)[-1]["valid"]
     # trainer.stage_epochs chose the NAR run's epochs, and the exp dir records the choice
     assert [r["epoch"] for r in log_of(exp2)] == [1]
     with open(os.path.join(exp2, "overrides.yaml")) as f:

@@ -224,9 +224,20 @@ class TTSBrain(TaskBrain):
         state = random.getstate()
         random.seed(",".join(batch["ids"]))
         try:
-            return self.modules["model"](*args, stage=self._stage())
+            out = self.modules["model"](*args, stage=self._stage())
         finally:
             random.setstate(state)
+        if self._stage() != "nar" and len(batch["ids"]) > 1:
+            out["ar_text_gap"] = self._text_gap(batch, out["ar_loss"] if "ar_loss" in out else out["loss"])
+        return out
+
+    def _text_gap(self, batch, ar_loss):
+        """How much the AR reads the text: its loss with each item given another item's
+        phonemes, minus its loss with the right ones. Near 0, the AR is an audio-only language
+        model (it continues the prompt but cannot say the sentence), whatever its loss and
+        accuracy say."""
+        wrong = (batch["phonemes"].roll(1, 0), batch["phoneme_lens"].roll(1, 0), batch["codes"], batch["code_lens"])
+        return (model_of(self).ar_loss(*wrong)["loss"] - ar_loss).detach()
 
     def compute_objectives(self, predictions, batch, stage):
         self.accumulate(**{k: float(v) for k, v in predictions.items() if k != "loss"})
