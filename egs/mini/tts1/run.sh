@@ -8,4 +8,5 @@
 cd "$(dirname "$0")"
 exec ../../TEMPLATE/tts1/tts.sh --corpus mini --mini-corpus ../db/mini --corpus-root ../db/mini_tts \
   --prepare-args "--train-sets 100" --codec mel-rvq --feature-args "--max-targets-per-speaker 10" \
-  --train-stages "ar nar" --config conf/vallm_nano.yaml "$@"
+  --train-stages "ar nar" --synth-args "--top-k 5 --min-len-ratio 0.6 --max-len-ratio 2.0" \
+  --config conf/vallm_nano.yaml "$@"
