@@ -16,16 +16,14 @@ import sys
 
 
 def build_parser():
-    from speechslytherin.scoring.cli_options import add_results_md_options
+    from speechslytherin.scoring.cli_options import add_results_md_options, add_tts_asr_options
 
     p = argparse.ArgumentParser(prog="python -m speechslytherin.bin.score_tts", description=__doc__.split("\n")[0])
     p.add_argument("--ref", required=True, help="test manifest of stage 2 (data/tt.json)")
     p.add_argument("--syn", required=True, help="folder of synthesized <id>.wav")
     p.add_argument("--out", required=True, help="folder for scores.csv and summary.json")
     add_results_md_options(p)
-    p.add_argument("--asr", default="auto", choices=("auto", "model", "pocketsphinx", "none"),
-                   help="WER scorer (auto: --asr-model if given, else pocketsphinx if installed)")
-    p.add_argument("--asr-model", default=None, help="the toolkit's ASR model file (model.pt)")
+    add_tts_asr_options(p)
     p.add_argument("--codec", default=None, help="codec file: adds the codec re-synthesis reference row")
     p.add_argument("--no-speaker", dest="speaker", action="store_false", help="skip speaker similarity")
     p.add_argument("--device", default="cpu")

@@ -20,15 +20,15 @@ import sys
 
 
 def build_parser():
+    from speechslytherin.scoring.cli_options import add_tts_asr_options
+
     p = argparse.ArgumentParser(prog="python -m speechslytherin.bin.tune_synthesis", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--model", required=True, help="model.pt of a TTS run")
     p.add_argument("--codec", required=True, help="the codec of the recipe's stage 2 (data/codec.pt)")
     p.add_argument("--manifest", required=True, help="a stage-2 manifest of held-out voices (data/cv.json)")
     p.add_argument("--out", required=True, help="output folder")
-    p.add_argument("--asr", default="auto", choices=("auto", "model", "pocketsphinx", "none"),
-                   help="WER scorer, as score_tts: auto = --asr-model when given, else pocketsphinx")
-    p.add_argument("--asr-model", default=None, help="the toolkit's ASR model file (model.pt)")
+    add_tts_asr_options(p)
     p.add_argument("--top-k", type=int, nargs="+", default=[-100], help="values to try (<= 0: all tokens)")
     p.add_argument("--temperature", type=float, nargs="+", default=[1.0], help="values to try")
     p.add_argument("--min-len-ratio", type=float, nargs="+", default=[0.0], help="values to try (see synthesize)")

@@ -1,5 +1,6 @@
-"""Options every scoring command line takes to name its row and table in RESULTS.md
-(bin/wer, bin/score_tts; see scoring/results_md.py for how RESULTS.md is regenerated)."""
+"""Options shared by scoring command lines: the row and table names in RESULTS.md (bin/wer,
+bin/score_tts; see scoring/results_md.py for how RESULTS.md is regenerated) and the WER scorer of
+synthesized speech (bin/score_tts, bin/tune_synthesis)."""
 
 
 def add_results_md_options(parser):
@@ -9,3 +10,10 @@ def add_results_md_options(parser):
     parser.add_argument("--results-md", default=None,
                         help="RESULTS.md file (or the recipe folder holding it) to regenerate from "
                              "<its folder>/exp/*/score_*/summary.json (default: inferred from --out)")
+
+
+def add_tts_asr_options(parser):
+    """--asr and --asr-model: the WER scorer of synthesized speech (tts.scorers.make_asr)."""
+    parser.add_argument("--asr", default="auto", choices=("auto", "model", "pocketsphinx", "none"),
+                        help="WER scorer (auto: --asr-model if given, else pocketsphinx if installed)")
+    parser.add_argument("--asr-model", default=None, help="the toolkit's ASR model file (model.pt)")
