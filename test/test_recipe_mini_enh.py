@@ -49,6 +49,11 @@ def test_stages_0_to_5_with_pcs_then_rerun_skips(recipe):
     results = (recipe / "RESULTS.md").read_text()
     assert "| noisy (input) |" in results and "| enh_tiny |" in results and "CSIG" in results
     assert (exp / "score_tt_pcs" / "summary.json").is_file() and "| enh_tiny+PCS |" in results
+    with open(data / "tt_tts.json") as f:  # the second test set (unseen TTS voices), scored beside tt
+        tt_tts = json.load(f)
+    with open(exp / "score_tt_tts" / "summary.json") as f:
+        assert json.load(f)["n_scored"] == len(tt_tts) > 0
+    assert "### tt_tts" in results and "### tt\n" in results
     for n in (0, 1, 2):
         assert (data / f".stage{n}.done").is_file()
     for n in (3, 4, 5):

@@ -57,6 +57,37 @@ def test_layout_logs_and_speakers(mini, enh):
     assert speakers["p226"]["mini_split"] == "cv"
     text = open(os.path.join(enh, "testset_txt", sorted(test_log)[0] + ".txt")).read().strip()
     assert text and text in {u["text"] for u in mini_utts.values()}
+    # the matched test set: unseen TTS voices, test noises and SNRs
+    tts_log = read_log(os.path.join(enh, "logfiles", "log_testset_tts.txt"))
+    assert sorted(tts_log) == sorted(f[:-4] for f in os.listdir(os.path.join(enh, "noisy_testset_tts_wav")))
+    assert sorted(tts_log) == sorted(f[:-4] for f in os.listdir(os.path.join(enh, "clean_testset_tts_wav")))
+    assert len(tts_log) == mini_enh.SCALES["tiny"]["test"]
+    assert {n for n, _ in tts_log.values()} <= set(mini_enh.TEST_NOISES)
+    assert {s for _, s in tts_log.values()} <= set(mini_enh.TEST_SNRS)
+    tts_names = {uid.split("_")[0] for uid in tts_log}
+    assert all(n.startswith("p5") for n in tts_names)
+    assert {speakers[n]["mini_split"] for n in tts_names} == {"tt_tts"}
+    assert not tts_names & {uid.split("_")[0] for uid in train_log}
+
+
+def test_a_corpus_without_tts_test_voices_gives_no_tts_test_set(mini, enh, tmp_path):
+    """A mini corpus made with --test-voices real: the real test set only, the other folders as before."""
+    real_only = tmp_path / "mini_real"
+    real_only.mkdir()
+    with open(os.path.join(mini, "utterances.json")) as f:
+        utts = {k: u for k, u in json.load(f).items() if u["split"] != "tt_tts"}
+    with open(real_only / "utterances.json", "w") as f:
+        json.dump(utts, f)
+    os.symlink(os.path.join(mini, "speech"), real_only / "speech")
+    out = tmp_path / "enh"
+    summary = mini_enh.make_mini_enh(real_only, out, scale="tiny", progress=False, log=lambda *a: None)
+    assert set(summary["counts"]) == {"train", "test"}
+    assert not (out / "noisy_testset_tts_wav").exists()
+    for sub in ("noisy_testset_wav", "clean_trainset_28spk_wav"):
+        names = sorted(os.listdir(os.path.join(enh, sub)))
+        assert sorted(os.listdir(out / sub)) == names
+        _, mismatch, errors = filecmp.cmpfiles(os.path.join(enh, sub), out / sub, names, shallow=False)
+        assert not mismatch and not errors  # test_tts draws from its own seeds
 
 
 def test_audio_is_48k_pairs_at_the_logged_snr(enh):
@@ -82,6 +113,12 @@ def test_voicebank_preparation_reads_it_with_its_defaults(enh, tmp_path):
     assert len(tt) == mini_enh.SCALES["tiny"]["test"]
     e = next(iter(tt.values()))
     assert e["sample_rate"] == 16000 and "text" in e and e["noise_type"] in mini_enh.TEST_NOISES
+    with open(written["tt_tts"]) as f:
+        tt_tts = json.load(f)
+    assert len(tt_tts) == mini_enh.SCALES["tiny"]["test"]
+    assert not {e["speaker"] for e in tt_tts.values()} & {e["speaker"] for e in tt.values()}
+    e = next(iter(tt_tts.values()))
+    assert e["sample_rate"] == 16000 and e["mix"].startswith(str(tmp_path / "data" / "wav16k"))
 
 
 def test_deterministic_idempotent_and_guarded(mini, enh, tmp_path):

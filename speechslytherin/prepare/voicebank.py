@@ -16,7 +16,9 @@ are accepted too, as are logs directly in ROOT. Splits:
 - cv: `valid="speakers"` (default) holds speakers p226 and p287 out of train (`valid_speakers`);
   `valid="test"` is the official SEMamba setup, which validates on the 824 test utterances
   (checkpoint selection then sees the test set: results are not a clean held-out measure);
-- tt: the 824 test utterances.
+- tt: the 824 test utterances;
+- tt_tts: only when the tree has `clean_testset_tts_wav/` and `noisy_testset_tts_wav/` (the mini-enh
+  set's unseen TTS voices; simulate/mini_enh.py): a second test set, scored beside tt.
 Entries: {"mix": noisy, "sources": [clean], "duration", "sample_rate", "speaker", "noise_type"?,
 "snr"?, "text"?}.
 
@@ -36,6 +38,10 @@ SETS = {
     "train": ("clean_trainset_28spk_wav", "noisy_trainset_28spk_wav", "log_trainset_28spk.txt",
               "trainset_28spk_txt", 11572),
     "test": ("clean_testset_wav", "noisy_testset_wav", "log_testset.txt", "testset_txt", 824),
+}
+# Extra test sets, read only when their folders exist: manifest name -> folders as in SETS.
+EXTRA_TEST_SETS = {
+    "tt_tts": ("clean_testset_tts_wav", "noisy_testset_tts_wav", "log_testset_tts.txt", "testset_tts_txt", None),
 }
 ZIP_OF = {"clean_trainset_28spk_wav": "clean_trainset_28spk_wav.zip",
           "noisy_trainset_28spk_wav": "noisy_trainset_28spk_wav.zip",
@@ -93,14 +99,16 @@ def read_transcript(folder, uid):
         return None
 
 
-def scan_split(root, split, problems):
-    """Entries {id: {...}} of one split at the corpus's own rate; problems appended, not raised."""
-    clean_name, noisy_name, log_name, txt_name, expected = SETS[split]
+def scan_split(root, split, problems, folders_of=None):
+    """Entries {id: {...}} of one split at the corpus's own rate; problems appended, not raised.
+    folders_of: (clean, noisy, log, transcripts, standard count), default SETS[split]."""
+    clean_name, noisy_name, log_name, txt_name, expected = folders_of or SETS[split]
     folders = {}
     for name in (clean_name, noisy_name):
         folders[name] = find_folder(root, name)
         if folders[name] is None:
-            problems.append(f"{os.path.join(root, name)}: folder missing (unpack {ZIP_OF[name]} into {root})")
+            unpack = f"unpack {ZIP_OF[name]} into {root}" if name in ZIP_OF else "the set is incomplete"
+            problems.append(f"{os.path.join(root, name)}: folder missing ({unpack})")
     if None in folders.values():
         return {}
     clean_dir, noisy_dir = folders[clean_name], folders[noisy_name]
@@ -246,7 +254,7 @@ def resample_manifests(manifests, resample_to, sample_rate, nj=1, progress=True)
 
 def prepare_voicebank(root, out_dir, valid="speakers", valid_speakers=VALID_SPEAKERS, resample_to=None,
                       sample_rate=16000, nj=1, verify_only=False, pool_only=False, progress=True):
-    """Verify the corpus and write out_dir/{tr,cv,tt}.json; returns {name: path}.
+    """Verify the corpus and write out_dir/{tr,cv,tt}.json (and tt_tts.json, see above); returns {name: path}.
 
     Without resample_to the manifests point at the corpus at its own rate (recipe stage 1);
     with it, at `sample_rate` copies under resample_to (stage 2). verify_only: check, write nothing.
@@ -269,16 +277,21 @@ def prepare_voicebank(root, out_dir, valid="speakers", valid_speakers=VALID_SPEA
     problems = []
     train = scan_split(root, "train", problems)
     test = scan_split(root, "test", problems)
-    rates = sorted({e["sample_rate"] for e in list(train.values()) + list(test.values())})
+    extra = {name: scan_split(root, name, problems, folders) for name, folders in EXTRA_TEST_SETS.items()
+             if any(os.path.isdir(os.path.join(root, f)) for f in folders[:2])}
+    every = [train, test, *extra.values()]
+    rates = sorted({e["sample_rate"] for entries in every for e in entries.values()})
     if len(rates) > 1:
         problems.append(f"{root}: files at several sample rates {rates}; use one copy of the corpus (48 kHz, "
                         "or 16 kHz everywhere).")
-    overlap = sorted({e["speaker"] for e in train.values()} & {e["speaker"] for e in test.values()})
-    if overlap:
-        problems.append(f"speaker(s) {', '.join(overlap)} in both the train and the test set; check the folders.")
+    train_speakers = {e["speaker"] for e in train.values()}
+    for name, entries in (("test", test), *extra.items()):
+        overlap = sorted(train_speakers & {e["speaker"] for e in entries.values()})
+        if overlap:
+            problems.append(f"speaker(s) {', '.join(overlap)} in both the train and the {name} set; check the folders.")
     report(problems, f"VoiceBank-DEMAND at {root}")
     tr, cv = split_valid(train, test, valid, valid_speakers)
-    manifests = {"tr": tr, "cv": cv, "tt": test}
+    manifests = {"tr": tr, "cv": cv, "tt": test, **extra}
     rate = rates[0] if rates else sample_rate
     if verify_only:
         log(f"VoiceBank-DEMAND at {root}: verified ({sizes(manifests)}; {rate} Hz); nothing written")

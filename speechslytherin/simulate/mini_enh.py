@@ -19,12 +19,18 @@ Speakers, named like VoiceBank's so that the voicebank preparation's defaults ap
 (the map to the mini speakers is in speakers.json):
 - train: the mini corpus's tr speakers (p301, p302, ...) and its cv speakers, the first two of
   which take the names of VoiceBank's held-out validation speakers p226 and p287;
-- test: the mini corpus's tt speakers, real recorded people (p232, p257, p401, ...), so test
-  voices are unseen in training (and real voices, while the training voices are synthetic).
+- test: the mini corpus's tt speakers, real recorded people (p232, p257, p403, ...), so test
+  voices are unseen in training (and real voices, while the training voices are synthetic);
+- test_tts: the mini corpus's tt_tts speakers (p501, p502, ...), unseen TTS voices: the matched
+  condition, beside the real one, as egs/mini/sep1 reports both (written when the mini corpus has
+  tt_tts, which `make_mini --test-voices both`, the default, gives).
 
 Layout (the DataShare zips unpacked): clean_trainset_28spk_wav/, noisy_trainset_28spk_wav/,
 clean_testset_wav/, noisy_testset_wav/, logfiles/log_{trainset_28spk,testset}.txt,
-trainset_28spk_txt/, testset_txt/. Files are written at 48 kHz by default, VoiceBank's rate, so
+trainset_28spk_txt/, testset_txt/, and for test_tts (not in VoiceBank; the voicebank preparation
+reads it as the extra test set tt_tts when present) clean_testset_tts_wav/, noisy_testset_tts_wav/,
+logfiles/log_testset_tts.txt, testset_tts_txt/. The train and test folders are byte-identical to
+those of format 1 (each split draws from its own seeds). Files are written at 48 kHz by default, VoiceBank's rate, so
 the recipe's resampling stage runs as on the real corpus (`sample_rate=16000` skips it).
 
 Deterministic from the seed; built in a temporary folder renamed at the end (atomic); a folder
@@ -57,11 +63,15 @@ SCALES = {
     "small": {"train": 300, "valid": 20, "test": 60},
     "default": {"train": 1200, "valid": 30, "test": 200},
 }
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: test_tts added
 BABBLE_POOL = 64  # utterances per split kept in memory as babble voices
 FOLDERS = {"train": ("clean_trainset_28spk_wav", "noisy_trainset_28spk_wav", "log_trainset_28spk.txt",
                      "trainset_28spk_txt"),
-           "test": ("clean_testset_wav", "noisy_testset_wav", "log_testset.txt", "testset_txt")}
+           "test": ("clean_testset_wav", "noisy_testset_wav", "log_testset.txt", "testset_txt"),
+           "test_tts": ("clean_testset_tts_wav", "noisy_testset_tts_wav", "log_testset_tts.txt", "testset_tts_txt")}
+# set -> the mini corpus split its speech comes from (babble voices too), and its index in the seeds
+SOURCE_SPLITS = {"train": ("tr", "cv"), "test": ("tt",), "test_tts": ("tt_tts",)}
+SEED_INDEX = {"train": 0, "test": 1, "test_tts": 2}
 
 
 class MiniEnhError(RuntimeError):
@@ -200,6 +210,8 @@ def speaker_names(by_split):
         names[spk] = VALID_NAMES[i] if i < len(VALID_NAMES) else f"p{301 + len(by_split['tr']) + i}"
     for i, spk in enumerate(sorted(by_split["tt"])):
         names[spk] = TEST_NAMES[i] if i < len(TEST_NAMES) else f"p{401 + i}"
+    for i, spk in enumerate(sorted(by_split.get("tt_tts", {}))):
+        names[spk] = f"p{501 + i}"
     return names
 
 
@@ -215,7 +227,8 @@ def _round_robin(groups, limit, rng):
 
 
 def plan(by_split, scale, seed):
-    """{"train": [uid...], "test": [uid...]}: validation speakers' utterances are part of train."""
+    """{"train": [uid...], "test": [uid...], "test_tts"?: [uid...]}: validation speakers' utterances
+    are part of train; test_tts only when the corpus has tt_tts voices."""
     counts = SCALES[scale]
     cv_sorted = sorted(by_split["cv"])
     valid = {spk: by_split["cv"][spk] for spk in cv_sorted[:2]}
@@ -224,8 +237,10 @@ def plan(by_split, scale, seed):
     train = _round_robin(train_groups, counts["train"], _rng(seed, 1))
     for i, (spk, ids) in enumerate(sorted(valid.items())):
         train += _round_robin({spk: ids}, counts["valid"], _rng(seed, 2, i))
-    test = _round_robin(by_split["tt"], counts["test"], _rng(seed, 3))
-    return {"train": train, "test": test}
+    chosen = {"train": train, "test": _round_robin(by_split["tt"], counts["test"], _rng(seed, 3))}
+    if by_split.get("tt_tts"):
+        chosen["test_tts"] = _round_robin(by_split["tt_tts"], counts["test"], _rng(seed, 4))
+    return chosen
 
 
 # ---------------------------------------------------------------- building
@@ -277,12 +292,12 @@ def make_mini_enh(root, out, seed=0, progress=True, scale="default", sample_rate
             return read_audio(os.path.join(root, utterances[uid]["path"]), expected_sr=SOURCE_RATE)[0]
 
         counts = {}
-        for split_index, split in enumerate(("train", "test")):
+        for split in chosen:
+            split_index = SEED_INDEX[split]
             clean_dir, noisy_dir, log_name, txt_dir = FOLDERS[split]
             noises, snrs = (TRAIN_NOISES, TRAIN_SNRS) if split == "train" else (TEST_NOISES, TEST_SNRS)
             # babble voices: the split's own speakers (never the target's)
-            pool_split = ("tr", "cv") if split == "train" else ("tt",)
-            pool_ids = sorted(u for s in pool_split for ids in by_split[s].values() for u in ids)
+            pool_ids = sorted(u for s in SOURCE_SPLITS[split] for ids in by_split[s].values() for u in ids)
             pick = _rng(seed, 20 + split_index).permutation(len(pool_ids))[:BABBLE_POOL]
             pool = {pool_ids[j]: load(pool_ids[j]) for j in sorted(pick)}
             per_speaker = {}
@@ -342,7 +357,8 @@ def _readme(params, counts):
         f"train noises {', '.join(TRAIN_NOISES)} at SNR {', '.join(f'{s:g}' for s in TRAIN_SNRS)} dB;\n"
         f"test noises {', '.join(TEST_NOISES)} at SNR {', '.join(f'{s:g}' for s in TEST_SNRS)} dB.\n"
         "Validation speakers p226 and p287 are inside the train folders, as in VoiceBank-DEMAND.\n"
-        "Test speakers are the mini corpus's real recorded people (unseen voices).\n"
+        "Test speakers (testset) are the mini corpus's real recorded people (unseen voices);\n"
+        "testset_tts (when counted above) holds unseen TTS voices, the matched condition.\n"
         "speakers.json maps each VoiceBank-like name to the mini corpus speaker.\n"
     )
 

@@ -51,7 +51,7 @@ if run_stage 0 "corpus ${corpus} at ${corpus_root}" "$data"; then
   stage_done
 fi
 
-if run_stage 1 "manifests -> ${data}/{tr,cv,tt}.json (the corpus's own rate)" "$data"; then
+if run_stage 1 "manifests -> ${data}/{tr,cv,${test_sets// /,}}.json (the corpus's own rate)" "$data"; then
   "$PYTHON" -m speechslytherin.bin.prepare --corpus "$corpus" --root "$corpus_root" --out "$data" --valid "$valid"
   stage_done
 fi
