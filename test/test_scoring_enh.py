@@ -18,6 +18,7 @@ from scipy.signal import lfilter
 
 from speechslytherin.bin import score as score_cli
 from speechslytherin.metrics import composite as cm
+from speechslytherin.scoring import conditions
 from speechslytherin.scoring.enhancement import score_enhancement
 
 SR = 16000
@@ -143,7 +144,8 @@ def scored_set(tmp_path):
         noisy = clean + 0.03 * rng.standard_normal(len(clean))
         ref[uid] = {"mix": write(tmp_path / "noisy" / f"{uid}.wav", noisy),
                     "sources": [write(tmp_path / "clean" / f"{uid}.wav", clean)],
-                    "duration": len(clean) / SR, "sample_rate": SR, "speaker": "p232"}
+                    "duration": len(clean) / SR, "sample_rate": SR, "speaker": "p232",
+                    "snr": 2.5 if k < 2 else 7.5, "noise_type": "chords" if uid == "short" else "brown"}
         if uid == "good":
             est[uid] = {"sources": [write(tmp_path / "est" / f"{uid}.wav", clean + 0.003 * rng.standard_normal(len(clean)))]}
         elif uid != "missing":
@@ -194,3 +196,28 @@ def test_bad_inputs_are_clear(scored_set, tmp_path):
     summary = score_enhancement(scored_set / "tt.json", scored_set / "est", tmp_path / "out", nj=2, progress=False)
     bad = {u["id"]: u["status"] for u in summary["failed_utts"]}
     assert "the clean reference has 24000" in bad["good"]
+
+
+def test_scores_by_condition(scored_set):
+    out = scored_set / "score_tt"
+    summary = score_enhancement(scored_set / "tt.json", scored_set / "est", out, nj=1, progress=False)
+    rows = {r["id"]: r for r in csv.DictReader(open(out / "scores.csv"))}
+    by_snr = summary["by_condition"]["snr"]
+    assert list(by_snr) == ["2.5", "7.5"]  # the missing estimate is not scored, so 7.5 holds "short" only
+    assert by_snr["2.5"]["n"] == 2 and by_snr["7.5"]["n"] == 1
+    assert by_snr["2.5"]["means"]["pesq"] == pytest.approx(np.mean([float(rows[u]["pesq"]) for u in ("good", "same")]), abs=1e-4)
+    assert by_snr["2.5"]["mixture"]["stoi"] == pytest.approx(np.mean([float(rows[u]["mix_stoi"]) for u in ("good", "same")]), abs=1e-4)
+    assert by_snr["7.5"]["means"]["pesq"] is None  # too short for PESQ: no value, not a crash
+    assert by_snr["7.5"]["means"]["si_snr"] == pytest.approx(float(rows["short"]["si_snr"]), abs=1e-4)
+    assert {k: v["n"] for k, v in summary["by_condition"]["noise_type"].items()} == {"brown": 2, "chords": 1}
+    md = (out / "by_condition.md").read_text()
+    assert "## snr" in md and "## noise_type" in md
+    pesq_cell = f"{by_snr['2.5']['mixture']['pesq']:.3f} → {by_snr['2.5']['means']['pesq']:.3f}"
+    assert f"| 2.5 | 2 | {pesq_cell} |" in md
+    assert "| 7.5 | 1 | – |" in md
+
+
+def test_no_conditions_recorded():
+    rows = [{"id": "a", "pesq": 2.0, "mix_pesq": 1.0, "status": "ok"}]
+    assert conditions.breakdown(rows, {"a": {"speaker": "x"}}, ["pesq"]) == {}
+    assert "records no condition" in conditions.markdown({}, [("pesq", "PESQ")], "x")

@@ -5,7 +5,8 @@ Inputs
 - est: what `bin.enhance` wrote, DIR/manifest.json (or the file): id -> {"sources": [enhanced]}.
 Outputs, in out_dir: scores.csv (one row per utterance: each metric, the same metric of the
 noisy input as mix_<metric>, the improvement as <metric>_i; status) and summary.json (means,
-the noisy row under "mixture", the RESULTS.md columns and "noisy (input)" as the input label).
+the noisy row under "mixture", the RESULTS.md columns and "noisy (input)" as the input label; the
+means per SNR and noise type under "by_condition") and by_condition.md (the same as tables).
 
 The metrics follow the usual VoiceBank-DEMAND evaluation (CMGAN's compute_metrics, which
 SEMamba reports): composite measures with wide-band PESQ (metrics/composite.py), STOI by
@@ -27,6 +28,7 @@ from speechslytherin.data.manifest import ManifestError, load_manifest
 from speechslytherin.metrics.composite import composite
 from speechslytherin.metrics.perceptual import stoi
 from speechslytherin.metrics.si_snr import si_snr
+from speechslytherin.scoring import conditions
 from speechslytherin.scoring.separation import (LENGTH_TOLERANCE, _default_exp_name, _fit_length, _init_worker,
                                                 _rows_to_csv, load_estimates)
 from speechslytherin.utils.atomic import write_json_atomic, write_text_atomic
@@ -158,6 +160,10 @@ def score_enhancement(ref, est, out_dir, exp_name=None, nj=2, replacements=None,
         est=os.path.abspath(os.fspath(est)), sample_rate=sample_rate, pesq_mode="wb",
         date=datetime.datetime.now().isoformat(timespec="seconds"),
     )
+    summary["by_condition"] = conditions.breakdown(rows, ref_manifest, [k for k, _ in METRICS])
+    write_text_atomic(os.path.join(out_dir, "by_condition.md"),
+                      conditions.markdown(summary["by_condition"], METRICS,
+                                          f"{summary['exp_name']} on {summary['test_set']}"))
     write_json_atomic(os.path.join(out_dir, "summary.json"), summary)
     return summary
 
