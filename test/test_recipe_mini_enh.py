@@ -4,11 +4,12 @@ tiny mini corpus -> mini-enh set (48 kHz, VoiceBank layout) -> voicebank prepara
 
 import json
 import os
+import shutil
 
 import pytest
 import soundfile as sf
 
-from recipe_helpers import REPO, copy_egs, run
+from recipe_helpers import REPO, copy_egs, run, set_readonly, snapshot
 
 pytestmark = pytest.mark.skipif(
     not (os.path.isfile(os.path.join(REPO, "speechslytherin", "tasks", "enh.py"))
@@ -66,3 +67,31 @@ def test_stages_0_to_5_with_pcs_then_rerun_skips(recipe):
 def test_unknown_option_fails(recipe):
     bad = run_recipe(recipe, "--stop-stag", "3")
     assert bad.returncode != 0 and "unknown option --stop-stag" in bad.stderr
+
+
+VOICEBANK_FOLDERS = ("clean_trainset_28spk_wav", "noisy_trainset_28spk_wav", "clean_testset_wav", "noisy_testset_wav",
+                     "logfiles", "trainset_28spk_txt", "testset_txt")
+
+
+def test_voicebank_recipe_on_a_fake_tree_in_the_real_layout(recipe, tmp_path):
+    """egs/voicebank/enh1/run.sh, stages 0-5, on the tiny mini-enh set cut to VoiceBank-DEMAND's own
+    folders (48 kHz, as the zips unpack), read-only: nothing is written into the corpus."""
+    built = recipe.parent / "db" / "mini_enh"
+    if not (built / ".complete").is_file():
+        assert run_recipe(recipe, "--stop-stage", "0").returncode == 0
+    fake = tmp_path / "VoiceBank-DEMAND"
+    for name in VOICEBANK_FOLDERS:
+        shutil.copytree(built / name, fake / name)
+    (fake / "logfiles" / "log_testset_tts.txt").unlink()
+    set_readonly(fake)
+    before = snapshot(fake)
+    vb = recipe.parent.parent / "voicebank" / "enh1"
+    try:
+        out = run(vb, "--corpus-root", str(fake), "--config", "../../mini/enh1/conf/tiny.yaml", "--nj", "1")
+        assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
+        assert snapshot(fake) == before
+        assert sorted(p.name for p in (vb / "data").glob("*.json")) == ["cv.json", "tr.json", "tt.json"]
+        results = (vb / "RESULTS.md").read_text()
+        assert "### tt\n" in results and "| enh_tiny |" in results and "tt_tts" not in results
+    finally:
+        set_readonly(fake, False)
