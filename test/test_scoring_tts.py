@@ -149,3 +149,19 @@ def test_resemblyzer_separates_voices(tmp_path):
     a1, a2 = spk.embed(say("please open the door now", "en-us+m3")), spk.embed(say("close the window", "en-us+m3"))
     b = spk.embed(say("close the window", "en-us+f4"))
     assert spk.similarity(a1, a2) > spk.similarity(a1, b)
+
+
+def test_reference_rows_are_reused_when_given(fake_run):
+    """tune_synthesis scores the recordings once: given reference rows are used as they are."""
+    first = fake_run / "score_a"
+    score_tts(fake_run / "data" / "tt.json", fake_run / "syn", first, asr="none", speaker=False, log=lambda m: None)
+    reference = json.loads((first / "reference_scores.json").read_text())
+    assert sorted(reference) == ["u0", "u1", "u2"]
+    marked = {u: dict(r, sim=0.5) for u, r in reference.items()}  # a value a fresh scoring could not give here
+    again = score_tts(fake_run / "data" / "tt.json", fake_run / "syn", fake_run / "score_b", asr="none",
+                      speaker=False, reference_rows=marked, log=lambda m: None)
+    assert again["mixture"]["sim"] == 0.5 and again["input_label"] == "recording"
+    assert json.loads((fake_run / "score_b" / "reference_scores.json").read_text()) == marked
+    with pytest.raises(TTSScoringError, match="lack 1 id"):
+        score_tts(fake_run / "data" / "tt.json", fake_run / "syn", fake_run / "score_c", asr="none", speaker=False,
+                  reference_rows={u: r for u, r in marked.items() if u != "u2"}, log=lambda m: None)

@@ -15,6 +15,7 @@ length of the outputs against the recordings.
 import argparse
 import importlib
 import itertools
+import json
 import os
 import sys
 
@@ -92,7 +93,7 @@ def tune(args, log=print):
     model = load_model(args.model, map_location=args.device)
     codec = importlib.import_module(CODEC_MODULE).load_codec(args.codec)
     symbols = os.path.join(os.path.dirname(os.path.abspath(args.manifest)), "symbols.txt")
-    rows = []
+    rows, reference_rows = [], None
     for top_k, temperature, min_ratio in itertools.product(args.top_k, args.temperature, args.min_len_ratio):
         name = setting_name(top_k, temperature, min_ratio)
         folder = os.path.join(args.out, name)
@@ -100,7 +101,11 @@ def tune(args, log=print):
                                     device=args.device, min_len_ratio=min_ratio, max_len_ratio=args.max_len_ratio)
         summary = score_tts(dev, folder, os.path.join(folder, "score"), exp_name=name, asr=args.asr,
                             asr_model=args.asr_model,
-                            speaker=args.speaker, device=args.device, log=lambda *a: None)
+                            speaker=args.speaker, device=args.device, reference_rows=reference_rows,
+                            log=lambda *a: None)
+        if reference_rows is None:  # the recordings score the same for every setting: once is enough
+            with open(os.path.join(folder, "score", "reference_scores.json"), encoding="utf-8") as f:
+                reference_rows = json.load(f)
         made = [uid for uid, r in synth.items() if r["frames"] > 0]
         ratio = sum(synth[u]["frames"] for u in made) / max(sum(targets[u]["frames"] for u in made), 1)
         rows.append({"name": name, "wer": summary["means"]["wer"], "sim": summary["means"]["sim"],

@@ -133,8 +133,11 @@ def _means(rows, with_asr):
 
 
 def score_tts(ref_path, syn_dir, out_dir, exp_name=None, test_set=None, asr="auto", asr_model=None, codec=None,
-              speaker=True, grammar_texts=None, device="cpu", log=print):
-    """Score DIR/<id>.wav against the test manifest; writes out_dir/{scores.csv, summary.json}."""
+              speaker=True, grammar_texts=None, device="cpu", reference_rows=None, log=print):
+    """Score DIR/<id>.wav against the test manifest; writes out_dir/{scores.csv, summary.json,
+    reference_scores.json}. reference_rows: the reference_scores.json of an earlier call on the same
+    manifest with the same scorers and codec, whose reference row is then reused, not recomputed
+    (bin/tune_synthesis scores many decodings of one set)."""
     from speechslytherin.tts.scorers import ResemblyzerSpeaker, ScorerUnavailable, make_asr
 
     refs = load_references(ref_path)
@@ -170,7 +173,14 @@ def score_tts(ref_path, syn_dir, out_dir, exp_name=None, test_set=None, asr="aut
     syn = {u: _read16k(os.path.join(syn_dir, f"{u}.wav")) for u in ids}
     rows = _score_set(ids, refs, syn, recordings, prompt_emb, asr_scorer, spk, log)
 
-    if codec is not None:
+    if reference_rows is not None:
+        missing = [u for u in ids if u not in reference_rows]
+        if missing:
+            raise TTSScoringError(f"reference_rows lack {len(missing)} id(s) of {ref_path} (e.g. {missing[0]}); "
+                                  "they come from another test set: leave them out to score the reference anew.")
+        ref_rows = {u: reference_rows[u] for u in ids}
+        input_label = "codec re-synthesis of the recording" if codec is not None else "recording"
+    elif codec is not None:
         from speechslytherin.tts.codec import load_codec
 
         codec_obj = load_codec(codec) if isinstance(codec, (str, os.PathLike)) else codec
@@ -185,8 +195,9 @@ def score_tts(ref_path, syn_dir, out_dir, exp_name=None, test_set=None, asr="aut
     else:
         reference = {u: (recordings[u], None if recordings[u] is not None else "missing") for u in ids}
         input_label = "recording"
-    ref_rows = _score_set(ids, refs, reference, recordings if codec is not None else {}, prompt_emb, asr_scorer,
-                          spk, log)
+    if reference_rows is None:
+        ref_rows = _score_set(ids, refs, reference, recordings if codec is not None else {}, prompt_emb,
+                              asr_scorer, spk, log)
 
     failures = {}
     for r in rows.values():
