@@ -59,3 +59,18 @@ def test_stages_0_to_5(recipe):
     again = run_recipe(recipe)
     assert again.returncode == 0, again.stderr[-3000:]
     assert again.stdout.count("skipped") == 6
+
+
+def test_ar_init_trains_an_earlier_ar_further(recipe):
+    exp = recipe / "exp" / "tts_vallm_tiny"
+    if not (exp / "ar" / "model.pt").is_file():
+        assert run_recipe(recipe, "--stop-stage", "3").returncode == 0
+    earlier = str(exp / "ar" / "model.pt")
+    more = run_recipe(recipe, "--stage", "3", "--stop-stage", "3", "--tag", "more", "--ar-init", earlier)
+    assert more.returncode == 0, more.stdout[-3000:] + more.stderr[-3000:]
+    run_dir = recipe / "exp" / "tts_vallm_tiny_more"
+    assert earlier in (run_dir / "ar" / "overrides.yaml").read_text()  # the AR run started from it
+    assert str(run_dir / "ar" / "model.pt") in (run_dir / "overrides.yaml").read_text() or \
+        "exp/tts_vallm_tiny_more/ar/model.pt" in (run_dir / "overrides.yaml").read_text()  # the NAR from the new AR
+    bad = run_recipe(recipe, "--stage", "3", "--tag", "x", "--train-stages", "both", "--ar-init", earlier)
+    assert bad.returncode != 0 and "--ar-init" in bad.stderr

@@ -22,6 +22,7 @@ config=conf/vallm.yaml
 tag=                   # appended to the exp name: exp/tts_<config>[_<tag>]
 train_stages=both      # both: AR and NAR trained together in one run; "ar nar": AR first, then NAR from it
 train_args=            # extra config overrides for every training run, e.g. "--trainer.epochs=2"
+ar_init=               # "ar nar" only: start the AR run from this model.pt (train an earlier AR further)
 synth_args=            # options of bin/synthesize, e.g. "--top-k 10 --limit 20"
 score_args=            # options of bin/score_tts, e.g. "--asr-model ../../mini/asr1/exp/x/model.pt"
 ngpu=1                 # > 1: torchrun with NCCL
@@ -31,7 +32,7 @@ test_sets="tt"
 data=data              # stage-2 output (stage-1 manifests go to ${data}/prep)
 force=false            # redo stages that are marked done
 help_message="Usage: $0 [--stage N] [--stop-stage N] [--config conf/x.yaml] [--corpus-root DIR] [--codec encodec|mel-rvq] [--train-stages 'ar nar'] ..."
-__options_listed="stage stop_stage corpus corpus_root mini_corpus mini_scale prepare_args codec codec_args feature_args config tag train_stages train_args synth_args score_args ngpu nproc device test_sets data force"
+__options_listed="stage stop_stage corpus corpus_root mini_corpus mini_scale prepare_args codec codec_args feature_args config tag train_stages train_args synth_args score_args ar_init ngpu nproc device test_sets data force"
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 . "${here}/../../utils/stage.sh" "$@"
@@ -45,6 +46,10 @@ case "$corpus" in
   *) echo "error: --corpus must be libritts or mini, got '${corpus}'" >&2; exit 1 ;;
 esac
 case "$codec" in mel-rvq|encodec) ;; *) echo "error: --codec must be encodec or mel-rvq, got '${codec}'" >&2; exit 1 ;; esac
+if [ -n "$ar_init" ]; then
+  [ "$train_stages" != both ] || { echo "error: --ar-init starts the AR run of --train-stages 'ar nar'; set that too" >&2; exit 1; }
+  [ -f "$ar_init" ] || { echo "error: --ar-init ${ar_init}: no such model file" >&2; exit 1; }
+fi
 for s in $train_stages; do
   case "$s" in both|ar|nar) ;; *) echo "error: --train-stages takes 'both' or 'ar nar', got '${train_stages}'" >&2; exit 1 ;; esac
 done
@@ -94,7 +99,7 @@ if run_stage 3 "train ${config} (${train_stages}) -> ${exp}" "$exp"; then
     train "$exp" --trainer.train_stage=both
   else
     # AR first (its own run in ${exp}/ar), then NAR starting from the AR model; ${exp}/model.pt holds both.
-    train "${exp}/ar" --trainer.train_stage=ar
+    train "${exp}/ar" --trainer.train_stage=ar ${ar_init:+"--trainer.init_from=${ar_init}"}
     train "$exp" --trainer.train_stage=nar "--trainer.init_from=${exp}/ar/model.pt"
   fi
   stage_done
