@@ -10,6 +10,7 @@ from recipe_helpers import snapshot
 from speechslytherin.bin import simulate as simulate_cli
 from speechslytherin.prepare.libritts import prepare_libritts
 from speechslytherin.simulate.mini_tts import MiniTtsError, make_mini_tts
+from speechslytherin.simulate.text import normalise_transcript
 
 
 @pytest.fixture(scope="module")
@@ -71,3 +72,38 @@ def test_rerun_cli_and_determinism(mini, tts_set, tmp_path):
     with pytest.raises(MiniTtsError, match="not a finished mini corpus"):
         (tmp_path / "empty").mkdir()
         make_mini_tts(tmp_path / "empty", tmp_path / "z", progress=False)
+
+
+def test_extra_training_sentences(mini, tts_set, tmp_path):
+    plain, plain_summary = tts_set
+    out = tmp_path / "extra"
+    summary = make_mini_tts(mini, out, extra_train_utts=3, progress=False, log=lambda m: None)
+    assert summary["parameters"]["extra_train_utts"] == 3
+    assert "extra_train_utts" not in plain_summary["parameters"]  # sets made before the option stay valid
+    speakers = json.loads((mini / "speakers.json").read_text())
+    n_voices = sum(1 for s in speakers.values() if s["split"] == "tr" and s["engine"] != "asterisk")
+    counts, plain_counts = summary["counts"], plain_summary["counts"]
+    assert counts["train-clean-100"]["utterances"] == plain_counts["train-clean-100"]["utterances"] + 3 * n_voices
+    assert counts["test-clean"] == plain_counts["test-clean"] and counts["dev-clean"] == plain_counts["dev-clean"]
+    sources = json.loads((out / "utterances.json").read_text())
+    extra = {uid: info for uid, info in sources.items() if uid.split("_")[1] == "2"}
+    assert len(extra) == 3 * n_voices
+    assert all(info["split"] == "train-clean-100" and info["source"] is None for info in extra.values())
+    corpus = json.loads((mini / "utterances.json").read_text())
+    held_out = {u["text"] for u in corpus.values() if u["split"] in ("cv", "tt_tts")}
+    base = out / "LibriTTS" / "train-clean-100"
+    for uid in extra:
+        spk = uid.split("_")[0]
+        text = (base / spk / "2" / f"{uid}.original.txt").read_text()
+        assert text and normalise_transcript(text) not in held_out
+    # the corpus's own utterances are written exactly as without the option
+    for uid, info in sources.items():
+        if uid not in extra:
+            rel = os.path.join("LibriTTS", info["split"], uid.split("_")[0], "1", uid + ".wav")
+            assert (out / rel).read_bytes() == (plain / rel).read_bytes()
+    again = make_mini_tts(mini, tmp_path / "again", extra_train_utts=3, progress=False, log=lambda m: None)
+    assert again["counts"] == counts
+    assert all((tmp_path / "again" / os.path.relpath(p, out)).read_bytes() == p.read_bytes()
+               for p in out.rglob("*.wav"))  # deterministic from the seed
+    with pytest.raises(MiniTtsError, match=">= 0"):
+        make_mini_tts(mini, tmp_path / "neg", extra_train_utts=-1, progress=False)

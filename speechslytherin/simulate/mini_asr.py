@@ -31,15 +31,13 @@ Audio is 16 kHz 16-bit FLAC. The set is built in a temporary folder and renamed 
 deterministic from the seed; a re-run with the same options does nothing.
 """
 
-import itertools
 import json
 import os
 import shutil
 
-import numpy as np
 import soundfile as sf
 
-from speechslytherin.simulate import mini_corpus, voices
+from speechslytherin.simulate import extra_speech, mini_corpus, voices
 from speechslytherin.simulate import text as sim_text
 from speechslytherin.simulate.derived_set import (build_in_place, finished_summary, load_mini_corpus, progress_items,
                                                   resolve_folders)
@@ -95,27 +93,6 @@ def _is_english_real(utt):
 
 
 # ----------------------------------------------------------------------------- extra speech
-def _training_voice_streams(speakers, n_per_speaker, seed, stream_base, make_job):
-    """({code: n_per_speaker}, {code: endless iterator of make_job(spk, k, rng)}) for every training
-    TTS voice; voice number i draws from the random stream stream_base + i."""
-    def endless(spk, rng):
-        for k in itertools.count():
-            yield make_job(spk, k, rng)
-
-    codes = sorted(c for c, s in speakers.items() if s["split"] == "tr" and s["engine"] != "asterisk")
-    streams = {code: endless(dict(speakers[code], code=code), mini_corpus._rng(seed, stream_base + index))
-               for index, code in enumerate(codes)}
-    return {code: n_per_speaker for code in codes}, streams
-
-
-def _extra_tts_jobs(speakers, n_per_speaker, seed, workdir):
-    """{code: iterator of synthesis jobs} for every training TTS voice (corpus machinery, new stream)."""
-    def make_job(spk, k, rng):
-        return mini_corpus._tts_job(spk, f"{spk['code']}x{k:05d}", rng, workdir)
-
-    return _training_voice_streams(speakers, n_per_speaker, seed, 7000, make_job)
-
-
 def _extra_prompt_jobs(speakers, utterances, seed):
     """Iterator of jobs reading further English prompts of the recorded people in tt."""
     inventory = voices.find_inventory()
@@ -137,42 +114,7 @@ def _extra_prompt_jobs(speakers, utterances, seed):
                    source_path=os.path.join(voices.ASTERISK_SOUNDS, prompt_set.folder, rel + ".wav"))
 
 
-def _make_until(wanted, streams, work_root, jobs, progress, accept, log, what):
-    """Draw jobs from each stream until `wanted[key]` accepted utterances exist; returns {key: [meta]}."""
-    kept = {key: [] for key in wanted}
-    for round_index in range(8):
-        batch = []
-        for key, n in wanted.items():
-            deficit = n - len(kept[key])
-            if deficit > 0:
-                for _ in range(int(np.ceil(deficit * 1.1)) + 1):
-                    job = next(streams[key], None)
-                    if job is None:
-                        break
-                    batch.append((key, job))
-        if not batch:
-            break
-        log(f"mini-asr: {what}: round {round_index + 1}: {len(batch)} utterances with {jobs} jobs")
-        key_of = {job["uid"]: key for key, job in batch}
-        results = mini_corpus._run_batches(mini_corpus._batches([j for _, j in batch]), work_root, jobs, progress)
-        for meta, wav8 in sorted((r for b in results for r in b), key=lambda r: r[0]["uid"]):
-            key = key_of[meta["uid"]]
-            if wav8 is not None and len(kept[key]) < wanted[key] and accept(meta):
-                kept[key].append(meta)
-    return kept
-
-
 # ----------------------------------------------------------------------------- build
-def _require_training_voices(speakers):
-    inventory = voices.find_inventory()
-    for code, spk in speakers.items():
-        engines = [(spk["engine"], spk["voice"])] + [tuple(v) for v in spk.get("extra_voices", [])]
-        for engine, voice in engines:
-            if spk["split"] == "tr" and not _voice_available(inventory, engine, voice):
-                raise MiniAsrError(f"extra synthesis needs the {engine} voice {voice} of speaker {code}, which is "
-                                   "not installed here; install it or use --extra-train-utts 0 --prompt-text-utts 0.")
-
-
 def _prompt_text_pool(utterances, test_metas):
     """(multi-word texts, single-word texts) of the English prompts that are in no test set.
 
@@ -220,7 +162,7 @@ def _prompt_text_jobs(speakers, pool, n_per_speaker, seed, workdir):
         job.update(raw_text=text.lower().capitalize() + ".", text=text.lower())
         return job
 
-    return _training_voice_streams(speakers, n_per_speaker, seed, 8000, make_job)
+    return extra_speech.training_voice_streams(speakers, n_per_speaker, seed, 8000, make_job)
 
 
 def _build(root, tmp, utterances, speakers, seed, extra_train_utts, real_test_utts, prompt_text_utts, jobs,
@@ -250,16 +192,18 @@ def _build(root, tmp, utterances, speakers, seed, extra_train_utts, real_test_ut
     n_real = sum(len(v) for (s, _, _), v in chapters.items() if s == "test-other")
     if real_test_utts > n_real:
         stream = _extra_prompt_jobs(speakers, utterances, seed)
-        made = _make_until({"real": real_test_utts - n_real}, {"real": stream}, work, jobs, progress,
-                           lambda m: transcript(m["text"] or "") is not None, log, "extra recorded prompts")
+        made = extra_speech.make_until({"real": real_test_utts - n_real}, {"real": stream}, work, jobs, progress,
+                                       lambda m: transcript(m["text"] or "") is not None, log,
+                                       "mini-asr: extra recorded prompts")
         for meta in made["real"]:
             add(work, meta, "prompt")
 
     if extra_train_utts > 0 or prompt_text_utts > 0:
-        _require_training_voices(speakers)
+        extra_speech.require_training_voices(speakers, MiniAsrError, "use --extra-train-utts 0 --prompt-text-utts 0")
     if extra_train_utts > 0:
-        wanted, streams = _extra_tts_jobs(speakers, extra_train_utts, seed, work)
-        made = _make_until(wanted, streams, work, jobs, progress, lambda m: True, log, "extra training speech")
+        wanted, streams = extra_speech.sentence_jobs(speakers, extra_train_utts, seed, work, 7000, "x")
+        made = extra_speech.make_until(wanted, streams, work, jobs, progress, lambda m: True, log,
+                                       "mini-asr: extra training speech")
         for code in sorted(made):
             for meta in made[code]:
                 add(work, meta, "synth")
@@ -267,7 +211,8 @@ def _build(root, tmp, utterances, speakers, seed, extra_train_utts, real_test_ut
         real = [item[2] for (subset, _, _), v in chapters.items() if subset == "test-other" for item in v]
         pool = _prompt_text_pool(utterances, real)
         wanted, streams = _prompt_text_jobs(speakers, pool, prompt_text_utts, seed, work)
-        made = _make_until(wanted, streams, work, jobs, progress, lambda m: True, log, "prompt-text speech")
+        made = extra_speech.make_until(wanted, streams, work, jobs, progress, lambda m: True, log,
+                                       "mini-asr: prompt-text speech")
         for code in sorted(made):
             for meta in made[code]:
                 add(work, meta, "prompt_text")
@@ -298,16 +243,6 @@ def _build(root, tmp, utterances, speakers, seed, extra_train_utts, real_test_ut
         c["hours"] = round(c["hours"], 3)
     write_json_atomic(os.path.join(tmp, "utterances.json"), source)
     return counts, skipped
-
-
-def _voice_available(inventory, engine, voice):
-    if engine == "espeak-ng":
-        return voice.split("+", 1)[1] in inventory.espeak_variants
-    if engine == "flite":
-        return voice in inventory.flite_voices
-    if engine == "festival":
-        return voice in inventory.festival_voices
-    return True
 
 
 def _readme(params, counts, skipped):

@@ -14,6 +14,7 @@ corpus=libritts        # libritts | mini (mini: stage 0 builds the LibriTTS-layo
 corpus_root=           # the LibriTTS tree (holds LibriTTS/<split>/ or is that folder); mini: where the set goes
 mini_corpus=           # mini only: the mini corpus (built by stage 0 if missing)
 mini_scale=default     # mini only: tiny | small | default
+mini_tts_args=         # mini only: options of bin/simulate --kind mini-tts, e.g. "--extra-train-utts 400"
 prepare_args=          # options of bin/prepare --corpus libritts, e.g. "--train-sets 100"
 codec=encodec          # encodec (EnCodec 24 kHz 6 kbps; real recipes) | mel-rvq (fitted in stage 2; mini)
 codec_args=            # options of bin/fit_codec, e.g. "--encodec-dir DIR" or "--max-utts 200 --iterations 10"
@@ -32,7 +33,7 @@ test_sets="tt"
 data=data              # stage-2 output (stage-1 manifests go to ${data}/prep)
 force=false            # redo stages that are marked done
 help_message="Usage: $0 [--stage N] [--stop-stage N] [--config conf/x.yaml] [--corpus-root DIR] [--codec encodec|mel-rvq] [--train-stages 'ar nar'] ..."
-__options_listed="stage stop_stage corpus corpus_root mini_corpus mini_scale prepare_args codec codec_args feature_args config tag train_stages train_args synth_args score_args ar_init ngpu nproc device test_sets data force"
+__options_listed="stage stop_stage corpus corpus_root mini_corpus mini_scale mini_tts_args prepare_args codec codec_args feature_args config tag train_stages train_args synth_args score_args ar_init ngpu nproc device test_sets data force"
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 . "${here}/../../utils/stage.sh" "$@"
@@ -60,7 +61,8 @@ prep="${data}/prep"
 if run_stage 0 "corpus ${corpus} at ${corpus_root}" "$data"; then
   if [ "$corpus" = mini ]; then
     "$PYTHON" -m speechslytherin.bin.make_mini --out "$mini_corpus" --scale "$mini_scale"
-    "$PYTHON" -m speechslytherin.bin.simulate --kind mini-tts --root "$mini_corpus" --out "$corpus_root"
+    # shellcheck disable=SC2086
+    "$PYTHON" -m speechslytherin.bin.simulate --kind mini-tts --root "$mini_corpus" --out "$corpus_root" ${mini_tts_args}
   fi
   # shellcheck disable=SC2086
   "$PYTHON" -m speechslytherin.bin.prepare --corpus libritts --root "$corpus_root" --verify-only ${prepare_args}
