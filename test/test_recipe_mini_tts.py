@@ -27,7 +27,8 @@ def run_recipe(recipe, *args):
     env = dict(os.environ, PYTHON=sys.executable, PYTHONPATH=REPO)
     return subprocess.run(["./run.sh", "--mini-scale", "tiny", "--config", "conf/vallm_tiny.yaml",
                            "--codec-args", "--max-utts 20 --iterations 3", "--train-stages", "ar nar",
-                           "--synth-args", "--max-len 40", "--score-args", "--no-speaker", *args],
+                           "--synth-args", "--max-len 40", "--score-args", "--no-speaker",
+                           "--mini-tts-args", "--extra-train-utts 1", *args],
                           cwd=recipe, env=env, capture_output=True, text=True, timeout=1200)
 
 
@@ -40,6 +41,7 @@ def test_stages_0_to_5(recipe):
     symbols = (data / "symbols.txt").read_text().split("\n")
     assert symbols[:2] == ["<pad>", "<unk>"]
     tr = json.loads((data / "tr.json").read_text())
+    assert any(uid.split("_")[1] == "2" for uid in tr)  # --mini-tts-args reached the set: extra sentences
     entry = next(iter(tr.values()))
     codes = np.load(entry["codes"])
     assert codes.dtype == np.int16 and codes.shape == (8, entry["frames"]) and codes.max() < 256
