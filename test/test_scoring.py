@@ -1,6 +1,7 @@
 import csv
 import json
 import os
+import shutil
 
 import numpy as np
 import pytest
@@ -163,3 +164,36 @@ def test_cli_and_results_md(tmp_path, capsys):
     assert "| sep_x |" in (recipe / "RESULTS.md").read_text()
     assert score_cli.main(["--ref", str(tmp_path / "no.json"), "--est", str(est_dir), "--out", str(out)]) == 2
     assert "manifest not found" in capsys.readouterr().err
+
+
+def test_results_md_keeps_rows_whose_exp_dir_is_gone(tmp_path):
+    _, ref, est_dir = make_case(tmp_path, n=2)
+    recipe = tmp_path / "recipe"
+    for name in ("sep_a", "sep_b"):
+        assert score_cli.main(["--ref", ref, "--est", str(est_dir), "--out", str(recipe / "exp" / name / "score_tt"),
+                               "--nj", "1", "--no-progress"]) == 0
+    sidecar = json.loads((recipe / "RESULTS.json").read_text())
+    assert [(r["test_set"], r["exp_name"]) for r in sidecar["rows"]] == [("tt", "sep_a"), ("tt", "sep_b")]
+    assert "samples" not in sidecar["rows"][0] and sidecar["rows"][0]["means"]["si_snr_i"] is not None
+    a_line = next(line for line in (recipe / "RESULTS.md").read_text().splitlines() if line.startswith("| sep_a |"))
+    shutil.rmtree(recipe / "exp" / "sep_a")
+    update_results_md(recipe)
+    text = (recipe / "RESULTS.md").read_text()
+    kept = next(line for line in text.splitlines() if line.startswith("| sep_a †"))
+    assert kept.split("|")[2:] == a_line.split("|")[2:]  # same cells, marked
+    assert "| sep_b |" in text and "exp dir no longer here" in text
+    # a re-scored exp replaces its kept row (unmarked again)
+    assert score_cli.main(["--ref", ref, "--est", str(est_dir), "--out", str(recipe / "exp" / "sep_a" / "score_tt"),
+                           "--nj", "1", "--no-progress"]) == 0
+    text = (recipe / "RESULTS.md").read_text()
+    assert "| sep_a |" in text and "†" not in text
+    # deleting the entry from RESULTS.json drops a gone exp's row
+    shutil.rmtree(recipe / "exp" / "sep_a")
+    sidecar = json.loads((recipe / "RESULTS.json").read_text())
+    sidecar["rows"] = [r for r in sidecar["rows"] if r["exp_name"] != "sep_a"]
+    (recipe / "RESULTS.json").write_text(json.dumps(sidecar))
+    update_results_md(recipe)
+    assert "sep_a" not in (recipe / "RESULTS.md").read_text()
+    (recipe / "RESULTS.json").write_text("[1, 2]")
+    with pytest.raises(ValueError, match="fix or delete it"):
+        update_results_md(recipe)
