@@ -74,3 +74,28 @@ def test_failed_stage_writes_a_resume_line(tmp_path):
     assert "--stop-stage 2" in resume and resume.strip().endswith("--stage 1")
     assert "resume with: bash" in out.stderr
     assert not (tmp_path / "marks" / ".stage1.done").exists()
+
+
+def test_stage_templates_are_read_whole_before_they_run():
+    """bash reads a script as it runs it; an in-place edit (or git pull) of a template while a
+    recipe runs would shift the running recipe into the middle of a line, unless its body is one
+    compound command that bash parses whole first."""
+    templates = os.path.join(REPO, "egs", "TEMPLATE")
+    scripts = [os.path.join(templates, d, f) for d in sorted(os.listdir(templates))
+               for f in os.listdir(os.path.join(templates, d)) if f.endswith(".sh")]
+    assert len(scripts) >= 4
+    for path in scripts:
+        text = open(path, encoding="utf-8").read()
+        body = text.split("set -euo pipefail\n", 1)[1]
+        assert body.startswith("{"), path
+        assert text.endswith("\nexit\n}\n"), path
+
+
+def test_braced_script_survives_an_in_place_edit(tmp_path):
+    script = tmp_path / "long.sh"
+    script.write_text("#!/usr/bin/env bash\nset -euo pipefail\n{\necho one\nsleep 1\necho two\nexit\n}\n")
+    proc = subprocess.Popen(["bash", str(script)], stdout=subprocess.PIPE, text=True)
+    assert proc.stdout.readline().strip() == "one"
+    script.write_text(script.read_text().replace("echo one", "echo a_longer_line_that_shifts_every_offset_after_it"))
+    out, _ = proc.communicate(timeout=20)
+    assert proc.returncode == 0 and out.strip() == "two"

@@ -5,6 +5,8 @@
 # The corpus is read in the LibriSpeech layout; the mini ASR set is written in that layout, so
 # both go through the same preparation.
 set -euo pipefail
+{  # bash reads a script as it runs it: the braces make it read all of it first, so editing this
+   # file (or a git pull) while a recipe runs cannot shift what the running recipe executes
 
 # Defaults; every one can be given as --name value (or --name=value).
 stage=0
@@ -106,3 +108,5 @@ if run_stage 5 "WER of ${test_sets} -> RESULTS.md" "$exp"; then
   done
   stage_done
 fi
+exit
+}

@@ -4,6 +4,8 @@
 #   2 resample to 16 kHz into data/wav16k (never in place) and point the manifests there
 #   3 train   4 enhance the test sets (and with PCS when --pcs true)   5 score -> RESULTS.md
 set -euo pipefail
+{  # bash reads a script as it runs it: the braces make it read all of it first, so editing this
+   # file (or a git pull) while a recipe runs cannot shift what the running recipe executes
 
 # Defaults; every one can be given as --name value (or --name=value).
 stage=0
@@ -95,3 +97,5 @@ if run_stage 5 "score ${test_sets} -> RESULTS.md" "$exp"; then
   done
   stage_done
 fi
+exit
+}

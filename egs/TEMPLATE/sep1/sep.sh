@@ -5,6 +5,8 @@
 #     corpus from --simulate-root into --corpus-root and write its manifests (stage 1 then skips)
 #   3 train   4 separate the test set   5 score -> RESULTS.md
 set -euo pipefail
+{  # bash reads a script as it runs it: the braces make it read all of it first, so editing this
+   # file (or a git pull) while a recipe runs cannot shift what the running recipe executes
 
 # Defaults; every one can be given as --name value (or --name=value).
 stage=0
@@ -113,3 +115,5 @@ if run_stage 5 "score ${test_sets} -> RESULTS.md" "$exp"; then
   done
   stage_done
 fi
+exit
+}

@@ -6,6 +6,8 @@
 #   3 train AR and NAR (one run, or AR then NAR into the same exp)   4 synthesize the test set with
 #   3 s prompts of the same speaker   5 score (WER, speaker similarity, MCD, F0) -> RESULTS.md
 set -euo pipefail
+{  # bash reads a script as it runs it: the braces make it read all of it first, so editing this
+   # file (or a git pull) while a recipe runs cannot shift what the running recipe executes
 
 # Defaults; every one can be given as --name value (or --name=value).
 stage=0
@@ -125,3 +127,5 @@ if run_stage 5 "score ${test_sets} -> RESULTS.md" "$exp"; then
   done
   stage_done
 fi
+exit
+}
