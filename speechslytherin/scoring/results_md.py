@@ -76,9 +76,7 @@ def _record(summary, recipe_dir):
     """The part of a summary that RESULTS.json keeps, with the date it was scored (its file's mtime)."""
     record = {k: summary[k] for k in RECORD_KEYS if k in summary}
     path = os.path.join(recipe_dir, summary.get("_path", ""))
-    if summary.get("scored"):
-        record["scored"] = summary["scored"]
-    elif os.path.isfile(path):
+    if os.path.isfile(path):
         record["scored"] = datetime.datetime.fromtimestamp(os.path.getmtime(path)).isoformat(timespec="seconds")
     return record
 

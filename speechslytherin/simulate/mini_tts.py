@@ -14,18 +14,19 @@ out: they are not the condition the mini codec and models are built for.
 Differences from the real corpus, on purpose: audio stays at the mini corpus's 16 kHz (LibriTTS
 is 24 kHz; prepare accepts one rate per tree and stage 2 resamples to the codec rate), the
 speaker folders are the mini speaker codes (t00, v01, e02) instead of numbers, and there is one
-chapter (1) per speaker. Ids are <spk>_<chapter>_<paragraph 000000>_<sentence 000000>.
+chapter (1) per speaker (2 holds the extra sentences below). Ids are
+<spk>_<chapter>_<paragraph 000000>_<sentence 000000>. <id>.normalized.txt holds the sentence with
+punctuation and digits spelled out (what LibriTTS's normalized text is), <id>.original.txt the
+sentence as synthesized.
 
 `extra_train_utts` (default 0) adds that many new grammar sentences per training voice, read by
 the corpus's own synthesis machinery (extra_speech.py) into chapter 2 of the training speakers: a
 TTS model on the mini set is data-bound (the nano ARs memorize the 2,820 corpus utterances), and
 synthesis costs seconds. A drawn sentence that is also a cv or test sentence is dropped, so no
 held-out text is ever trained on.
-<id>.normalized.txt holds the sentence with punctuation and digits spelled out (what LibriTTS's
-normalized text is), <id>.original.txt the sentence as synthesized.
 
 Built in a temporary folder and renamed into place; deterministic (the corpus is copied in id
-order, no randomness is drawn, `seed` is recorded only); a re-run with the same options does nothing.
+order; `seed` draws only the extra sentences); a re-run with the same options does nothing.
 """
 
 import json
@@ -76,7 +77,7 @@ def _build(root, tmp, utterances, speakers, min_test_utts, extra_train_utts, see
         utt = utterances[uid]
         if utt["split"] in SPLIT_TO_LIBRITTS:
             by_speaker.setdefault((utt["split"], utt["speaker"]), []).append((root, CHAPTER, utt))
-    work = os.path.join(tmp, "_work")
+    work = os.path.join(tmp, "_work")  # synthesized extra sentences, until copied into the tree
     if extra_train_utts > 0:
         os.makedirs(work)
         made = _extra_training_speech(speakers, utterances, extra_train_utts, seed, work, jobs, progress, log)
@@ -109,8 +110,7 @@ def _build(root, tmp, utterances, speakers, min_test_utts, extra_train_utts, see
         with open(os.path.join(folder, uid + ".original.txt"), "w", encoding="utf-8") as f:
             f.write(raw)
         source[uid] = {"split": subset, "source": utt["uid"] if chapter == CHAPTER else None,
-                       "engine": utt.get("engine"),
-                       "voice": utt.get("voice"), "duration": utt.get("duration")}
+                       "engine": utt.get("engine"), "voice": utt.get("voice"), "duration": utt.get("duration")}
         c = counts.setdefault(subset, {"utterances": 0, "speakers": set(), "hours": 0.0})
         c["utterances"] += 1
         c["speakers"].add(spk)
